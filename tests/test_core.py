@@ -1,0 +1,264 @@
+"""The shared loop (core.py), driven through train.py and directly: outputs, accumulation, exact resume
+after SIGKILL, a kill during a save, overwrite refusal, the NaN stop, two processes."""
+import json
+import os
+import shutil
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT, run
+from safetensors.torch import load_file
+
+import core
+import train
+
+
+def args_for(model, data, out, *extra):
+    return ["--model", str(model), "--train_file", str(data / "train.jsonl"),
+            "--validation_file", str(data / "valid.jsonl"), "--output_dir", str(out), "--report_to", "none",
+            "--per_device_train_batch_size", "8", "--learning_rate", "3e-3", *map(str, extra)]
+
+
+def weights(folder):
+    return load_file(str(folder / "model.safetensors"))
+
+
+def state(folder):
+    return json.loads((folder / "training_state.json").read_text())
+
+
+def max_diff(a, b):
+    assert a.keys() == b.keys()
+    return max((a[k].float() - b[k].float()).abs().max().item() for k in a)
+
+
+def test_outputs_layout_logs_and_model_card(tiny_bert, topic_data, tmp_path):
+    out = tmp_path / "out"
+    best = train.main(args_for(tiny_bert, topic_data, out, "--num_train_epochs", 2, "--report_to", "tensorboard",
+                               "--test_file", topic_data / "test.jsonl"))
+    for name in ("best", "last"):
+        files = {p.name for p in (out / name).iterdir()}
+        assert {"config.json", "model.safetensors", "tokenizer.json", "training_state.json", "README.md"} <= files
+        assert not any(f.endswith((".bin", ".pt")) for f in files)  # weights only as safetensors
+    assert (out / "last" / "state" / "optimizer.bin").exists() and not (out / "best" / "state").exists()
+    assert any(p.name.startswith("events.out.tfevents") for p in (out / "runs").iterdir())
+
+    log = json.loads((out / "log.json").read_text())
+    assert set(log["Epoch 0"]) == {"train_log", "valid_log"} and set(log["Epoch 1"]) == {"train_log", "valid_log"}
+    assert {"loss", "f1_micro", "f1_macro", "exact_match"} <= set(log["Epoch 1"]["valid_log"])
+    steps = [r["step"] for r in log["steps"]]
+    assert steps == sorted(steps) and steps[-1] == 20  # 80 examples / 8 = 10 steps per epoch
+    train_records = [r for r in log["steps"] if "lr" in r]
+    assert train_records[-1]["lr"] == 0.0 and train_records[0]["lr"] > 0  # linear schedule ends at 0 exactly
+
+    top = state(out)
+    assert top["completed_steps"] == 20 and top["epoch"] == 1 and top["args"]["learning_rate"] == 3e-3
+    assert state(out / "best")["best_step"] in (10, 20)
+    assert best["loss"] == top["best_metric"] == min(log[f"Epoch {e}"]["valid_log"]["loss"] for e in (0, 1))
+    # best/ reloaded gives the metrics it was chosen for
+    assert json.loads((out / "eval_results.json").read_text())["loss"] == pytest.approx(best["loss"], abs=1e-6)
+    assert (out / "test_results.json").exists()
+    assert len((out / "predictions_test.jsonl").read_text().splitlines()) == 24
+    card = (out / "best" / "README.md").read_text()
+    assert f"base_model: {tiny_bert}" in card and "| learning_rate | 0.003 |" in card
+    assert f"| loss | {best['loss']:.4f} |" in card
+
+
+def test_hf_model_through_core_loads_in_pipeline(tiny_bert, topic_data, tmp_path):
+    """A plain AutoModelFor* trained by core.train: best/ and last/ load in pipeline() by label name."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, pipeline
+
+    labels = sorted(json.loads(l)["labels"][0] for l in (topic_data / "train.jsonl").read_text().splitlines())
+    labels = sorted(set(labels))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+
+    def load(name):
+        rows = [json.loads(l) for l in (topic_data / name).read_text().splitlines()]
+        return [{**tokenizer(r["text"]), "labels": labels.index(r["labels"][0])} for r in rows]
+
+    parser = core.add_args(__import__("argparse").ArgumentParser())
+    args = parser.parse_args(["--output_dir", str(tmp_path / "hf"), "--num_train_epochs", "1", "--report_to", "none",
+                              "--model", str(tiny_bert), "--metric_for_best_model", "accuracy"])
+    accelerator = core.setup(args)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tiny_bert, id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+    accuracy = lambda a: {"accuracy": float((a["logits"].argmax(-1) == a["labels"]).mean())}
+    best = core.train(args, accelerator, model, tokenizer, load("train.jsonl"), load("valid.jsonl"),
+                      DataCollatorWithPadding(tokenizer), evaluate=accuracy)
+    assert set(best) == {"loss", "accuracy"} and 0 <= best["accuracy"] <= 1
+    for name in ("best", "last"):
+        result = pipeline("text-classification", model=str(tmp_path / "hf" / name), device="cpu")("a goal in the match")
+        assert result[0]["label"] in labels
+
+
+def test_gradient_accumulation_matches_the_big_batch(tiny_bert_nodrop, topic_data, tmp_path):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    train.main(args_for(tiny_bert_nodrop, topic_data, a, "--num_train_epochs", 1, "--classifier_dropout", 0))
+    train.main(args_for(tiny_bert_nodrop, topic_data, b, "--num_train_epochs", 1,
+                        "--per_device_train_batch_size", 4, "--gradient_accumulation_steps", 2, "--classifier_dropout", 0))
+    assert state(a)["completed_steps"] == state(b)["completed_steps"] == 10
+    assert max_diff(weights(a / "last"), weights(b / "last")) < 1e-5
+    # 20 micro-batches in 3s: 7 optimizer steps (the last one takes the 2 left over), schedule ends at 0
+    train.main(args_for(tiny_bert_nodrop, topic_data, c, "--num_train_epochs", 1,
+                        "--per_device_train_batch_size", 4, "--gradient_accumulation_steps", 3))
+    assert state(c)["completed_steps"] == 7
+    assert [r for r in json.loads((c / "log.json").read_text())["steps"] if "lr" in r][-1]["lr"] == 0.0
+
+
+KILLER = textwrap.dedent("""
+    import os, signal, sys, torch
+    import accelerate
+    kill_step, kill_save = int(os.environ.get("KILL_AT_STEP", 0)), int(os.environ.get("KILL_IN_SAVE", 0))
+    counts = {"step": 0, "save": 0}
+    step, save_state = torch.optim.AdamW.step, accelerate.Accelerator.save_state
+    def killing_step(self, *a, **k):
+        counts["step"] += 1
+        if counts["step"] == kill_step:  # dies before optimizer step number kill_step
+            os.kill(os.getpid(), signal.SIGKILL)
+        return step(self, *a, **k)
+    def killing_save_state(self, output_dir, **k):
+        counts["save"] += 1
+        result = save_state(self, output_dir, **k)
+        if counts["save"] == kill_save:  # dies mid-save: weights and state written to last.tmp, not swapped in
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+    torch.optim.AdamW.step, accelerate.Accelerator.save_state = killing_step, killing_save_state
+    import train
+    train.main(sys.argv[1:])
+""")
+
+
+def run_killer(tmp_path, args, **env):
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER)
+    return run([sys.executable, str(script), *args], env={k: str(v) for k, v in env.items()})
+
+
+def test_exact_resume_after_sigkill_mid_epoch_with_accumulation(tiny_bert, topic_data, tmp_path):
+    # 80 examples, batch 4, accumulation 2: 10 steps per epoch, 30 in all; saves every 4 steps.
+    # Killed before step 15 (second epoch), it resumes from step 12, 4 batches into epoch 1. Dropout is on,
+    # so the RNG state must come back too.
+    common = ["--num_train_epochs", 3, "--per_device_train_batch_size", 4, "--gradient_accumulation_steps", 2,
+              "--eval_steps", 4, "--logging_steps", 1]
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    assert run_killer(tmp_path, args_for(tiny_bert, topic_data, full, *common)).returncode == 0
+    died = run_killer(tmp_path, args_for(tiny_bert, topic_data, killed, *common), KILL_AT_STEP=15)
+    assert died.returncode == -9
+    assert state(killed / "last")["completed_steps"] == 12 and state(killed / "last")["batches_in_epoch"] == 4
+    resumed = run_killer(tmp_path, args_for(tiny_bert, topic_data, killed, *common, "--resume_from_checkpoint", "auto"))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed from" in resumed.stdout
+    a, b = weights(full / "last"), weights(killed / "last")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # bitwise
+    assert json.loads((full / "eval_results.json").read_text()) == json.loads((killed / "eval_results.json").read_text())
+    log_full, log_killed = (json.loads((d / "log.json").read_text()) for d in (full, killed))
+    assert log_full == log_killed  # no step logged twice, none missing
+
+
+def test_kill_during_save_keeps_last_and_best_loadable(tiny_bert, topic_data, tmp_path):
+    from model import Model
+
+    out = tmp_path / "out"
+    common = ["--num_train_epochs", 2, "--eval_steps", 4]
+    died = run_killer(tmp_path, args_for(tiny_bert, topic_data, out, *common), KILL_IN_SAVE=2)
+    assert died.returncode == -9
+    assert (out / "last.tmp").exists()  # the interrupted save
+    for name in ("best", "last"):
+        Model.from_pretrained(out / name)
+    assert state(out / "last")["completed_steps"] == 4
+    # a kill between the two renames of a save: last/ moved aside, the new one not yet in place
+    os.replace(out / "last", out / "last.old")
+    resumed = run_killer(tmp_path, args_for(tiny_bert, topic_data, out, *common, "--resume_from_checkpoint", "auto"))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed from" in resumed.stdout and "at step 4" in resumed.stdout
+    assert state(out)["completed_steps"] == 20 and not (out / "last.tmp").exists() and not (out / "last.old").exists()
+
+
+def test_refuses_an_output_dir_holding_a_run(tiny_bert, topic_data, tmp_path, capsys):
+    out = tmp_path / "out"
+    train.main(args_for(tiny_bert, topic_data, out, "--max_train_steps", 2))
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        train.main(args_for(tiny_bert, topic_data, out, "--max_train_steps", 2))
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and str(out) in err and "--overwrite_output_dir" in err and "\n" not in err
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before  # nothing touched
+    train.main(args_for(tiny_bert, topic_data, out, "--max_train_steps", 3, "--overwrite_output_dir"))
+    assert state(out)["completed_steps"] == 3
+
+
+def test_nan_loss_stops_naming_the_step_and_keeps_best(tiny_bert, topic_data, tmp_path, capsys):
+    from model import Collator, Model, ModelConfig, generate_dataset
+
+    out = tmp_path / "out"
+    args = train.parse_args(args_for(tiny_bert, topic_data, out, "--eval_steps", 2, "--logging_steps", 1))
+    accelerator = core.setup(args)
+    from transformers import AutoTokenizer
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    config = ModelConfig.from_encoder(tiny_bert, ["food", "music", "politics", "science", "sports"])
+    model = Model.from_encoder(config)
+    data = generate_dataset(topic_data / "train.jsonl", tokenizer, config.label2id)
+    calls = []
+
+    def compute_loss(model, batch):
+        calls.append(1)
+        loss = model(**batch).loss
+        return loss * float("nan") if len(calls) == 5 else loss
+
+    with pytest.raises(SystemExit) as e:
+        core.train(args, accelerator, model, tokenizer, data, data[:16], Collator(tokenizer),
+                   compute_loss=compute_loss)
+    assert "loss is not finite at step 5" in str(e.value.code)
+    assert state(out / "best")["completed_steps"] == 4 and state(out / "last")["completed_steps"] == 4
+    assert all(torch.isfinite(t).all() for t in weights(out / "best").values())
+
+
+def test_early_stopping(tiny_bert, topic_data, tmp_path):
+    out = tmp_path / "out"
+    # learning rate 0: the eval loss never improves after the first eval
+    train.main(args_for(tiny_bert, topic_data, out, "--learning_rate", 0, "--eval_steps", 2,
+                        "--early_stopping_patience", 2, "--num_train_epochs", 3))
+    assert state(out)["completed_steps"] == 6 and state(out)["best_step"] == 2
+
+
+def test_bf16_on_cpu(tiny_bert, topic_data, tmp_path):
+    out = tmp_path / "out"
+    best = train.main(args_for(tiny_bert, topic_data, out, "--mixed_precision", "bf16", "--max_train_steps", 4))
+    assert np.isfinite(best["loss"]) and weights(out / "last")["classifier.weight"].dtype == torch.float32
+
+
+def test_two_processes_match_one(tiny_bert_nodrop, topic_data, tmp_path):
+    """accelerate launch --num_processes 2 (gloo on CPU) with batch 4 each = one process with batch 8."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    common = ["--num_train_epochs", 2, "--eval_steps", 5, "--per_device_eval_batch_size", 5, "--classifier_dropout", 0]
+    train.main(args_for(tiny_bert_nodrop, topic_data, one, *common))
+    launched = run(["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                    "--mixed_precision", "no", "--dynamo_backend", "no", "train.py",
+                    *args_for(tiny_bert_nodrop, topic_data, two, *common, "--per_device_train_batch_size", 4)])
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    assert (two / "last" / "state" / "random_states_1.pkl").exists()  # both processes saved their RNG
+    s1, s2 = state(one), state(two)
+    assert s1["completed_steps"] == s2["completed_steps"] == 20
+    r1, r2 = (json.loads((d / "eval_results.json").read_text()) for d in (one, two))
+    assert r1.keys() == r2.keys() and all(r1[k] == pytest.approx(r2[k], abs=1e-5) for k in r1)
+    log1, log2 = (json.loads((d / "log.json").read_text())["steps"] for d in (one, two))
+    assert [r["step"] for r in log1] == [r["step"] for r in log2]  # written once, by the main process
+    assert [r["lr"] for r in log1 if "lr" in r] == pytest.approx([r["lr"] for r in log2 if "lr" in r])
+    assert max_diff(weights(one / "last"), weights(two / "last")) < 1e-4
+
+
+def test_epoch_sampler_is_seeded_and_groups_lengths():
+    lengths = list(np.random.default_rng(0).integers(2, 60, size=400))
+    plain, grouped = core.EpochSampler(400, 7), core.EpochSampler(400, 7, lengths, group_size=8)
+    assert list(plain) == list(core.EpochSampler(400, 7))
+    plain.set_epoch(1)
+    assert list(plain) != list(core.EpochSampler(400, 7)) and sorted(plain) == list(range(400))
+    grouped.set_epoch(1)
+    assert sorted(grouped) == list(range(400))
+    padded = lambda order: sum(max(lengths[i] for i in order[k:k + 8]) * 8 for k in range(0, 400, 8))
+    assert padded(list(grouped)) < 0.75 * padded(list(plain))

@@ -75,8 +75,9 @@ def add_args(parser):
     return parser
 
 
-def setup(args):
-    """Accelerator + seed, after checking output_dir. Call before any expensive work."""
+def setup(args, training=True):
+    """Accelerator + seed, after checking output_dir (training=False: evaluation only, no check).
+    Call before any expensive work."""
     if args.mixed_precision == "fp16" and not torch.cuda.is_available():
         fail("--mixed_precision fp16 needs a GPU; use bf16 on CPU")
     AcceleratorState._reset_state()  # a second main() in one process (tests, notebooks) gets fresh settings
@@ -87,10 +88,10 @@ def setup(args):
     out = Path(args.output_dir)
     _recover(out)
     held = [name for name in RUN_FILES if (out / name).exists()]
-    if held and not args.overwrite_output_dir and not args.resume_from_checkpoint:
+    if training and held and not args.overwrite_output_dir and not args.resume_from_checkpoint:
         fail(f"{out} already holds a run ({', '.join(held)}); pass --overwrite_output_dir to replace it "
              "or --resume_from_checkpoint to continue it")
-    if held and args.overwrite_output_dir and not args.resume_from_checkpoint and accelerator.is_main_process:
+    if training and held and args.overwrite_output_dir and not args.resume_from_checkpoint and accelerator.is_main_process:
         for name in held:
             shutil.rmtree(out / name) if (out / name).is_dir() else (out / name).unlink()
     accelerator.wait_for_everyone()

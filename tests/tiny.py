@@ -10,6 +10,7 @@ every script (a task head is added on load).
 import argparse
 import json
 import random
+from collections import Counter
 from pathlib import Path
 
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
@@ -64,12 +65,14 @@ def train_tokenizer(kind, texts, vocab_size=300):
     from transformers import AlbertTokenizer, BertTokenizer, RobertaTokenizer
 
     if kind == "wordpiece":
-        special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-        tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=special))
-        return BertTokenizer(vocab=tok.get_vocab(), do_lower_case=True)
+        # built by hand, not with tokenizers' WordPieceTrainer: that one breaks frequency ties differently
+        # from run to run, and tests and the demo need the same ids every time
+        normalizer, pre = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+        counts = Counter(w for t in texts for w, _ in pre.pre_tokenize_str(normalizer.normalize_str(t)))
+        chars = sorted({c for w in counts for c in w})
+        vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + ["##" + c for c in chars]
+        vocab += sorted((w for w in counts if len(w) > 1), key=lambda w: (-counts[w], w))[:vocab_size - len(vocab)]
+        return BertTokenizer(vocab={t: i for i, t in enumerate(vocab)}, do_lower_case=True)
     if kind == "bpe":
         special = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
         tok = Tokenizer(models.BPE())

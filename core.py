@@ -404,9 +404,10 @@ def train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, coll
             end = accelerator.gradient_state.end_of_dataloader
             # every eval/save point is also a log point, so no partial loss window is lost on resume
             if step % args.logging_steps == 0 or done or end or (args.eval_steps and step % args.eval_steps == 0):
-                if first_bad.item() >= 0:  # note: syncs the device, once per log
+                bad = accelerator.gather(first_bad.view(1))  # note: syncs, once per log; all processes stop together
+                if (bad >= 0).any():
                     bar.close()
-                    raise SystemExit(f"error: loss is not finite at step {first_bad.item()}; stopping, "
+                    raise SystemExit(f"error: loss is not finite at step {bad[bad >= 0].min().item()}; stopping, "
                                      f"best/ and last/ keep the last good checkpoint")
                 mean = accelerator.reduce(running, "mean").item() / running_count
                 entry = {"loss": mean, "lr": lr_scheduler.get_last_lr()[0], "epoch": epoch}

@@ -226,9 +226,10 @@ def test_early_stopping(tiny_bert, topic_data, tmp_path):
     assert state(out)["completed_steps"] == 6 and state(out)["best_step"] == 2
 
 
-def test_bf16_on_cpu(tiny_bert, topic_data, tmp_path):
+def test_bf16_on_cpu_with_length_grouping(tiny_bert, topic_data, tmp_path):
     out = tmp_path / "out"
-    best = train.main(args_for(tiny_bert, topic_data, out, "--mixed_precision", "bf16", "--max_train_steps", 4))
+    best = train.main(args_for(tiny_bert, topic_data, out, "--mixed_precision", "bf16", "--max_train_steps", 4,
+                               "--group_by_length"))
     assert np.isfinite(best["loss"]) and weights(out / "last")["classifier.weight"].dtype == torch.float32
 
 

@@ -1,0 +1,410 @@
+"""GLUE: the nine tasks in the classic TSV layout, or any sentence(-pair) classification or regression.
+
+    accelerate launch glue.py --task_name sst2 --data_dir glue_data/SST-2 --model_name_or_path bert-base-cased \
+        --do_train --do_eval --do_predict --learning_rate 2e-5 --per_device_train_batch_size 32 --output_dir out/glue/sst2
+
+--data_dir is a task's folder as download_glue_data.py writes it; --dataset_name takes the same tasks from
+`datasets` (nyu-mll/glue) or a local folder; --train_file/--validation_file/--test_file (CSV, TSV, JSON
+lines) with --text_columns and --label_column make any task (a regression when the labels are floats).
+--do_predict writes the GLUE submission file (SST-2.tsv, MNLI-m.tsv, ...): test sets have no labels.
+Compare runs, the maximum over seeds per task:
+    python glue.py --report out/glue
+"""
+import argparse
+import csv
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import pearsonr, spearmanr
+from sklearn.metrics import f1_score, matthews_corrcoef
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
+
+import core
+
+# task: (GLUE folder, text columns in its TSVs, label column, {label in the TSVs: label name} in id order
+#        (None: a regression), metrics (the first one picks best/))
+TASKS = {
+    "cola": ("CoLA", ("sentence",), "label", {"0": "unacceptable", "1": "acceptable"}, ("matthews_correlation",)),
+    "sst2": ("SST-2", ("sentence",), "label", {"0": "negative", "1": "positive"}, ("accuracy",)),
+    "mrpc": ("MRPC", ("#1 String", "#2 String"), "Quality", {"0": "not_equivalent", "1": "equivalent"},
+             ("f1", "accuracy")),
+    "stsb": ("STS-B", ("sentence1", "sentence2"), "score", None, ("pearson", "spearmanr")),
+    "qqp": ("QQP", ("question1", "question2"), "is_duplicate", {"0": "not_duplicate", "1": "duplicate"},
+            ("f1", "accuracy")),
+    "mnli": ("MNLI", ("sentence1", "sentence2"), "gold_label",
+             {"entailment": "entailment", "neutral": "neutral", "contradiction": "contradiction"},
+             ("accuracy", "accuracy_mm")),
+    "qnli": ("QNLI", ("question", "sentence"), "label", {"entailment": "entailment", "not_entailment": "not_entailment"},
+             ("accuracy",)),
+    "rte": ("RTE", ("sentence1", "sentence2"), "label", {"entailment": "entailment", "not_entailment": "not_entailment"},
+            ("accuracy",)),
+    "wnli": ("WNLI", ("sentence1", "sentence2"), "label", {"0": "not_entailment", "1": "entailment"}, ("accuracy",)),
+}
+HUB_COLUMNS = {"mrpc": ("sentence1", "sentence2"), "mnli": ("premise", "hypothesis")}  # where nyu-mll/glue differs
+COLA_COLUMNS = ("source", "label", "original_label", "sentence")  # CoLA's train.tsv and dev.tsv have no header
+POSITIVE = "1"  # the class whose F1 MRPC and QQP report
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    core.add_args(parser)
+    parser.set_defaults(output_dir=None, metric_for_best_model=None)
+    for action in parser._actions:  # core's help states core's defaults; these two are the task's here
+        if action.dest == "output_dir":
+            action.help = "where best/, last/ and the results go (default: out/glue/TASK, or out/glue/custom)"
+        if action.dest == "metric_for_best_model":
+            action.help = "(default: the task's first metric: accuracy, f1, matthews_correlation or pearson)"
+    parser.add_argument("--task_name", type=str.lower, default=None, help=f"one of {', '.join(TASKS)} (default: none)")
+    parser.add_argument("--data_dir", default=None, help="the task's folder in the classic GLUE layout (default: none)")
+    parser.add_argument("--dataset_name", default=None, help="a `datasets` name (nyu-mll/glue) or local folder (default: none)")
+    parser.add_argument("--dataset_config_name", default=None, help="(default: the task name for GLUE, else none)")
+    parser.add_argument("--train_file", default=None, help="CSV, TSV (quoting off) or JSON lines (default: none)")
+    parser.add_argument("--validation_file", default=None, help="same format, with labels (default: none)")
+    parser.add_argument("--test_file", default=None, help="same format, labels not needed (default: none)")
+    parser.add_argument("--diagnostic_file", default=None, help="MNLI only: the AX diagnostic TSV, predicted into AX.tsv (default: none)")
+    parser.add_argument("--text_columns", type=lambda s: tuple(s.split(",")), default=None,
+                        help="one or two comma-separated columns (default: the task's; 'sentence' for custom files)")
+    parser.add_argument("--label_column", default=None, help="(default: the task's; 'label' for custom files)")
+    parser.add_argument("--max_seq_length", type=int, default=128, help="tokens per example, longer pairs cut (default: 128)")
+    parser.add_argument("--do_train", action="store_true", help="train, keep best/ by the dev metric (default: off)")
+    parser.add_argument("--do_eval", action="store_true", help="evaluate best/ (or the model) on dev (default: off)")
+    parser.add_argument("--do_predict", action="store_true", help="write the submission file for the test set (default: off)")
+    parser.add_argument("--report", nargs="+", metavar="OUT_DIR", default=None,
+                        help="print the results table of the runs under these folders, then stop (default: off)")
+    args = parser.parse_args(argv)
+    if args.report:
+        return args
+    if args.task_name is not None and args.task_name not in TASKS:
+        core.fail(f"unknown task name {args.task_name!r}; expected one of {', '.join(TASKS)}")
+    if not args.model_name_or_path:
+        parser.error("--model_name_or_path is required")
+    if not (args.do_train or args.do_eval or args.do_predict):
+        parser.error("nothing to do: pass --do_train, --do_eval and/or --do_predict")
+    files = args.train_file or args.validation_file or args.test_file
+    if sum(map(bool, (args.data_dir, args.dataset_name, files))) != 1:
+        parser.error("give one of --data_dir, --dataset_name or --train_file/--validation_file/--test_file")
+    if args.data_dir and not args.task_name:
+        parser.error("--data_dir needs --task_name")
+    for flag, name in (("do_train", "train_file"), ("do_eval", "validation_file"), ("do_predict", "test_file")):
+        if files and getattr(args, flag) and not getattr(args, name):
+            parser.error(f"--{flag} needs --{name}")
+    if args.diagnostic_file and args.task_name != "mnli":
+        parser.error("--diagnostic_file goes with --task_name mnli")
+    if args.text_columns and not 1 <= len(args.text_columns) <= 2:
+        parser.error("--text_columns takes one or two column names")
+    args.output_dir = args.output_dir or f"out/glue/{args.task_name or 'custom'}"
+    return args
+
+
+# --- reading: every example keeps where it came from ("file:line"), so every later error can name it
+def read_file(path, text_columns, label_column=None, index_column="index", names=None):
+    """Examples {where, texts, label, index} of a TSV (quoting off, as GLUE's files need), CSV or JSON lines file;
+    `names`: the columns of a file without a header."""
+    path = Path(path)
+    if not path.is_file():
+        core.fail(f"{path}: no such file")
+    required = [*text_columns, *([label_column] if label_column else [])]
+    examples = []
+    for number, row in _rows(path, required, names):
+        missing = [c for c in required if c not in row]
+        if missing:
+            core.fail(f"{path}:{number}: no field '{missing[0]}' (fields: {', '.join(row)})")
+        texts = [row[c] for c in text_columns]
+        if not all(isinstance(t, str) for t in texts):
+            core.fail(f"{path}:{number}: text field {', '.join(text_columns)} is not a string")
+        label = None
+        if label_column:
+            label = "" if row[label_column] is None else str(row[label_column]).strip()
+            if not label:
+                core.fail(f"{path}:{number}: no label in '{label_column}'")
+        examples.append({"where": f"{path}:{number}", "texts": texts, "label": label,
+                         "index": row.get(index_column, len(examples))})
+    if not examples:
+        core.fail(f"{path}:1: no examples; the file is empty or holds only a header")
+    return examples
+
+
+def _rows(path, required, names=None):
+    with open(path, encoding="utf-8-sig", newline="") as f:  # utf-8-sig: MRPC's files start with a BOM
+        if path.suffix in (".json", ".jsonl"):
+            for number, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError as e:
+                        core.fail(f"{path}:{number}: not valid JSON ({e.msg}); expected one object per line")
+                    if not isinstance(row, dict):
+                        core.fail(f"{path}:{number}: expected a JSON object like {{{', '.join(map(repr, required))}: ...}}")
+                    yield number, row
+            return
+        kind = "comma" if path.suffix == ".csv" else "tab"
+        reader = csv.reader(f) if kind == "comma" else csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = list(names) if names else None
+        for row in reader:
+            if not row:
+                continue
+            if header is None:
+                header = row
+                missing = [c for c in required if c not in header]
+                if missing:
+                    core.fail(f"{path}:{reader.line_num}: no column '{missing[0]}' in the header ({', '.join(header)})")
+                continue
+            if len(row) != len(header):
+                core.fail(f"{path}:{reader.line_num}: expected {len(header)} {kind}-separated columns, found {len(row)}")
+            yield reader.line_num, dict(zip(header, row))
+
+
+def read_hub(dataset, name, split, text_columns, label_column, labelled):
+    """The same examples from a `datasets` split; ClassLabel ids become their names, -1 (test) no label."""
+    if split not in dataset:
+        core.fail(f"{name}: no split '{split}' (splits: {', '.join(dataset)})")
+    data, where = dataset[split], f"{name}[{split}]"
+    missing = [c for c in (*text_columns, *([label_column] if labelled else [])) if c not in data.column_names]
+    if missing:
+        core.fail(f"{where}: no column '{missing[0]}' (columns: {', '.join(data.column_names)})")
+    names = getattr(data.features.get(label_column), "names", None)
+    gold = data[label_column] if labelled else [None] * len(data)
+    indices = data["idx"] if "idx" in data.column_names else range(len(data))
+    return [{"where": f"{where} row {i}", "texts": list(texts), "index": index,
+             "label": None if label is None or label == -1 else names[label] if names else str(label)}
+            for i, (index, label, *texts) in enumerate(zip(indices, gold, *(data[c] for c in text_columns)))]
+
+
+def sources(args):
+    """Where each split comes from: {"train": src, "eval": {metric suffix: src}, "test": {submission: src}};
+    a src is a path, or a function that reads a `datasets` split."""
+    task, mnli = args.task_name, args.task_name == "mnli"
+    submission = TASKS[task][0] if task else "predictions_test"
+    if not (args.data_dir or args.dataset_name):
+        return {"train": args.train_file, "eval": {"": args.validation_file}, "test": {submission: args.test_file}}
+    if args.data_dir:
+        src = lambda stem: Path(args.data_dir) / f"{stem}.tsv"
+    else:
+        from datasets import load_dataset, load_from_disk
+        name = args.dataset_name
+        try:
+            dataset = load_from_disk(name) if (Path(name) / "dataset_dict.json").exists() else \
+                load_dataset(name, args.dataset_config_name or (task if "glue" in name else None))
+        except Exception as e:  # noqa: BLE001 (datasets raises many kinds; one line is what the user needs)
+            core.fail(f"{name}: cannot load ({(str(e).splitlines() or [type(e).__name__])[0]})")
+        text = args.text_columns or HUB_COLUMNS.get(task) or (TASKS[task][1] if task else ("sentence",))
+        label = args.label_column or "label"
+        src = lambda stem: lambda labelled: read_hub(dataset, name, stem.replace("dev", "validation"), text, label, labelled)
+    return {"train": src("train"),
+            "eval": {"": src("dev_matched"), "_mm": src("dev_mismatched")} if mnli else {"": src("dev")},
+            "test": {"MNLI-m": src("test_matched"), "MNLI-mm": src("test_mismatched")} if mnli else {submission: src("test")}}
+
+
+def load(args, src, labelled):
+    if callable(src):
+        return src(labelled)
+    spec = TASKS.get(args.task_name)
+    text = args.text_columns or (spec[1] if spec else ("sentence",))
+    label = (args.label_column or (spec[2] if spec else "label")) if labelled else None
+    names = COLA_COLUMNS if args.task_name == "cola" and labelled and args.data_dir else None
+    return read_file(src, text, label, "id" if args.task_name == "qqp" else "index", names)
+
+
+def is_regression(examples):
+    """Floats make a regression; labels that are all integers (0/1) stay classes."""
+    def parses(kind, text):
+        try:
+            kind(text)
+            return True
+        except ValueError:
+            return False
+    return all(parses(float, e["label"]) for e in examples) and not all(parses(int, e["label"]) for e in examples)
+
+
+# --- metrics
+def compute_metrics(task, logits, labels, positive=1):
+    """GLUE's metrics from logits (one column: a regression) and gold label ids (or scores)."""
+    if logits.shape[-1] == 1:
+        predictions = logits.squeeze(-1)
+        # constant predictions: no correlation (0, where scipy warns and gives NaN, which no best/ can beat)
+        correlation = lambda f: 0.0 if predictions.std() == 0 or labels.std() == 0 else float(f(predictions, labels)[0])
+        result = {"pearson": correlation(pearsonr), "spearmanr": correlation(spearmanr)}
+        return result if task else {**result, "mse": float(((predictions - labels) ** 2).mean())}
+    predictions = logits.argmax(-1)
+    if task == "cola":
+        return {"matthews_correlation": float(matthews_corrcoef(labels, predictions))}
+    result = {"accuracy": float((predictions == labels).mean())}
+    if task in ("mrpc", "qqp"):  # F1 of the positive class, whatever its id
+        result["f1"] = float(f1_score(labels == positive, predictions == positive, zero_division=0))
+    elif task is None:
+        result["f1_macro"] = float(f1_score(labels, predictions, average="macro", zero_division=0))
+    return result
+
+
+def task_score(task, results):
+    """A task's score in the averages: the mean of its metrics, x100."""
+    return float(np.mean([100 * results[k] for k in TASKS[task][4]]))
+
+
+def align_labels(config, labels, model_name):
+    """label2id for the task's labels: the checkpoint's own ids when it was fine-tuned on them (names or the
+    TSVs' labels, any case), so its head keeps its meaning; else ids in the task's order."""
+    theirs = {str(k).lower(): v for k, v in (config.label2id or {}).items()}
+    ids = [next((theirs[k.lower()] for k in (name, code) if k.lower() in theirs), None) for code, name in labels]
+    if len(theirs) == len(labels) and None not in ids and len(set(ids)) == len(ids):
+        return {name: i for (_, name), i in zip(labels, ids)}
+    if theirs and not all(re.fullmatch(r"label_\d+", k) for k in theirs):
+        print(f"note: {model_name}'s labels {sorted(config.label2id)} are not this task's; "
+              f"using {[n for _, n in labels]} in that order", file=sys.stderr)
+    return {name: i for i, (_, name) in enumerate(labels)}
+
+
+# --- the results table
+def report(dirs):
+    runs = {}  # model -> task -> [[metric x100, ...] per run]
+    for path in sorted({p.resolve() for d in dirs for p in Path(d).rglob("eval_results.json")}):
+        state = path.parent / "training_state.json"
+        run_args = json.loads(state.read_text())["args"] if state.exists() else {}
+        task, results = run_args.get("task_name"), json.loads(path.read_text())
+        if task not in TASKS or not all(k in results for k in TASKS[task][4]):
+            print(f"note: {path.parent} left out: no GLUE task and its metrics in training_state.json/eval_results.json",
+                  file=sys.stderr)
+            continue
+        runs.setdefault(run_args["model_name_or_path"], {}).setdefault(task, []).append(
+            [100 * results[k] for k in TASKS[task][4]])
+    order = sorted(TASKS)
+    names = {"matthews_correlation": "Matthews corr.", "accuracy": "acc.", "accuracy_mm": "mm acc.", "f1": "F1",
+             "pearson": "Pearson", "spearmanr": "Spearman"}
+    lines = [f"| model | average w/o wnli | average all | {' | '.join(order)} |", "|---" * (len(order) + 3) + "|",
+             f"| | | | {' | '.join('/'.join(names[k] for k in TASKS[t][4]) for t in order)} |"]
+    notes = []
+    for model, tasks in runs.items():
+        best = {t: max(values, key=np.mean) for t, values in tasks.items()}  # the best run by the task's score
+
+        def average(included):
+            scores = [np.mean(best[t]) for t in included if t in best]
+            return "-" if not scores else f"{np.mean(scores):.2f}" + (
+                "" if len(scores) == len(included) else f" ({len(scores)}/{len(included)} tasks)")
+        cells = ["/".join(f"{v:.2f}" for v in best[t]) if t in best else "-" for t in order]
+        lines.append(f"| {model} | {average([t for t in order if t != 'wnli'])} | {average(order)} | {' | '.join(cells)} |")
+        many = [f"{t} {len(v)}" for t, v in sorted(tasks.items()) if len(v) > 1]
+        if many:
+            notes.append(f"{model}: best of several runs: {', '.join(many)}")
+    return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.report:
+        print(report(args.report))
+        return None
+    task, spec = args.task_name, TASKS.get(args.task_name)
+
+    # --- data, read and checked before anything is written: a bad line stops here with its file and line
+    src = sources(args)
+    train = load(args, src["train"], True) if args.do_train else None
+    evals = {s: load(args, x, True) for s, x in src["eval"].items()} if args.do_eval else {}
+    tests = {n: load(args, x, False) for n, x in src["test"].items()} if args.do_predict else {}
+    if args.diagnostic_file and args.do_predict:  # GLUE's AX set, scored by the MNLI model
+        tests["AX"] = read_file(args.diagnostic_file, ("sentence1", "sentence2"))
+    for e in (e for split in tests.values() for e in split):
+        e["label"] = None  # test sets are predicted, never evaluated
+    try:
+        config = AutoConfig.from_pretrained(args.model_name_or_path)
+    except OSError as e:
+        core.fail(f"{args.model_name_or_path}: cannot load ({str(e).splitlines()[0]})")
+    if spec:
+        labels = None if spec[3] is None else list(spec[3].items())  # [(label in the TSVs, name)]
+    elif train:
+        labels = None if is_regression(train) else [(l, l) for l in sorted({e["label"] for e in train})]
+    else:  # a custom task evaluated without training: the fine-tuned checkpoint knows its labels
+        labels = None if config.num_labels == 1 else [(l, l) for l in config.id2label.values()]
+    regression = labels is None
+    label2id = {} if regression else align_labels(config, labels, args.model_name_or_path)
+    to_id = {key: label2id[name] for code, name in (labels or []) for key in (code, name)}
+    known = ", ".join(code for code, _ in labels or [])
+    for e in [*(train or []), *(e for split in evals.values() for e in split)]:
+        if e["label"] is None:
+            core.fail(f"{e['where']}: no label")
+        if regression:
+            try:
+                e["label"] = float(e["label"])
+            except ValueError:
+                core.fail(f"{e['where']}: label {e['label']!r} is not a number (a regression task)")
+        elif e["label"] not in to_id:
+            where = f"the {task} task's" if spec else "the training data's" if train else "the model's"
+            core.fail(f"{e['where']}: label {e['label']!r} is not in {where} labels ({known})")
+        else:
+            e["label"] = to_id[e["label"]]
+    args.metric_for_best_model = args.metric_for_best_model or (spec[4][0] if spec else "pearson" if regression else "accuracy")
+    accelerator = core.setup(args, training=args.do_train)
+    out = Path(args.output_dir)
+
+    # --- model and tokenizer
+    tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
+    config.id2label = {0: "score"} if regression else {i: name for name, i in label2id.items()}
+    config.label2id = {v: k for k, v in config.id2label.items()}
+    config.problem_type = "regression" if regression else "single_label_classification"
+    # ignore_mismatched_sizes: a new head when the checkpoint had another number of labels (RTE from MNLI)
+    model = AutoModelForSequenceClassification.from_pretrained(args.model_name_or_path, config=config,
+                                                               ignore_mismatched_sizes=True)
+
+    def encode(examples):
+        encoded = tokenizer(*zip(*[e["texts"] for e in examples]), truncation=True, max_length=args.max_seq_length)
+        return [{**{k: v[i] for k, v in encoded.items()}, **({} if e["label"] is None else {"labels": e["label"]})}
+                for i, e in enumerate(examples)]
+    limit = lambda examples, n: examples[:n] if n > 0 else examples
+    train_dataset = encode(limit(train, args.max_train_samples)) if train else None
+    eval_datasets = {s: encode(limit(x, args.max_eval_samples)) for s, x in evals.items()}
+    collator = DataCollatorWithPadding(tokenizer)
+    loaders = {s: core.eval_loader(accelerator, d, collator, args) for s, d in eval_datasets.items()}
+    positive = label2id.get(spec[3].get(POSITIVE)) if spec and spec[3] else None
+
+    def evaluate_all(model, first=None):
+        """Metrics on every dev set (MNLI: matched, then mismatched with the suffix _mm); `first`: the arrays
+        core.train already has for the first one."""
+        results = {}
+        for suffix, loader in loaders.items():
+            loss, arrays = (None, first) if first is not None and not suffix else \
+                core.predict(accelerator, model, loader, desc=f"[VALID{suffix}]")
+            results.update({**({f"loss{suffix}": loss} if loss is not None else {}),
+                            **{f"{k}{suffix}": v for k, v in
+                               compute_metrics(task, arrays["logits"], arrays["labels"], positive).items()}})
+        return results
+
+    # --- train
+    if args.do_train:
+        first_eval = eval_datasets.get("")
+        best = core.train(args, accelerator, model, tokenizer, train_dataset, first_eval, collator,
+                          evaluate=(lambda arrays: evaluate_all(model, arrays)) if first_eval else None)
+        accelerator.print(f"best: {json.dumps(best)}")
+        model = AutoModelForSequenceClassification.from_pretrained(out / "best")
+    model = accelerator.prepare(model)
+
+    # --- evaluate best/ (or the model as given) on dev
+    results = evaluate_all(model) if loaders else None
+    if results is not None:
+        accelerator.print(f"eval: {json.dumps(results)}")
+        if accelerator.is_main_process:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "eval_results.json").write_text(json.dumps(results, indent=2) + "\n")
+
+    # --- predict the test sets: the submission files (index, prediction), label names as in the TSVs
+    id2code = {label2id[name]: code for code, name in labels or []}
+    for name, examples in tests.items():
+        _, arrays = core.predict(accelerator, model, core.eval_loader(accelerator, encode(examples), collator, args),
+                                 keys=("logits",), desc=f"[best] [TEST {name}]")
+        logits = arrays["logits"]
+        if regression:
+            scores = np.clip(logits[:, 0], 0, 5) if task == "stsb" else logits[:, 0]  # STS-B scores are 0-5
+            predictions = [f"{s:.3f}" for s in scores]
+        else:
+            predictions = [id2code[i] for i in logits.argmax(-1)]
+        if accelerator.is_main_process:
+            out.mkdir(parents=True, exist_ok=True)
+            lines = ["index\tprediction"] + [f"{e['index']}\t{p}" for e, p in zip(examples, predictions)]
+            (out / f"{name}.tsv").write_text("\n".join(lines) + "\n")
+            accelerator.print(f"wrote {out / f'{name}.tsv'} ({len(predictions)} predictions)")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -269,8 +269,12 @@ def train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, coll
                not any(s in args.metric_for_best_model for s in ("loss", "perplexity")))
     # --- data
     world = accelerator.num_processes
+    streaming = isinstance(train_dataset, torch.utils.data.IterableDataset)  # no length, no sampler
+    if streaming and (args.max_train_steps <= 0 or args.group_by_length):
+        fail("a streamed training set needs --max_train_steps and cannot --group_by_length")
     lengths = _lengths(train_dataset) if args.group_by_length else None
-    sampler = EpochSampler(len(train_dataset), args.seed, lengths, args.per_device_train_batch_size * world)
+    sampler = None if streaming else EpochSampler(len(train_dataset), args.seed, lengths,
+                                                  args.per_device_train_batch_size * world)
     train_dataloader = _loader(train_dataset, args.per_device_train_batch_size, collate_fn, args, sampler)
     eval_dataloader = None if eval_dataset is None else _loader(
         eval_dataset, args.per_device_eval_batch_size, eval_collate_fn or collate_fn, args)
@@ -291,9 +295,10 @@ def train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, coll
     model, optimizer, train_dataloader = accelerator.prepare(model, optimizer, train_dataloader)
     if eval_dataloader is not None:
         eval_dataloader = accelerator.prepare(eval_dataloader)
-    steps_per_epoch = math.ceil(len(train_dataloader) / args.gradient_accumulation_steps)
+    batches = None if streaming else len(train_dataloader)  # per process and epoch
+    steps_per_epoch = math.ceil(batches / args.gradient_accumulation_steps) if batches else args.max_train_steps
     max_steps = args.max_train_steps if args.max_train_steps > 0 else args.num_train_epochs * steps_per_epoch
-    num_epochs = math.ceil(max_steps / steps_per_epoch)
+    num_epochs = math.ceil(max_steps / steps_per_epoch) if batches else sys.maxsize  # a stream restarts until done
     warmup = args.num_warmup_steps or math.ceil(args.warmup_ratio * max_steps)
     # kept out of prepare(): stepped once per real optimizer step, whatever the number of processes
     lr_scheduler = get_scheduler(args.lr_scheduler_type, optimizer.optimizer, warmup, max_steps)
@@ -314,7 +319,7 @@ def train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, coll
         state.update({k: v for k, v in json.loads((Path(resume) / "training_state.json").read_text()).items()
                       if k in state})
         accelerator.print(f"resumed from {resume} at step {state['completed_steps']}, epoch {state['epoch']}")
-        if state["batches_in_epoch"] >= len(train_dataloader):  # saved at the end of an epoch
+        if batches and state["batches_in_epoch"] >= batches:  # saved at the end of an epoch
             state.update(epoch=state["epoch"] + 1, batches_in_epoch=0, epoch_loss=[0.0, 0])
     log = json.loads((out / "log.json").read_text()) if resume and (out / "log.json").exists() else {}
     # forget what a killed run logged after the checkpoint we resume from
@@ -326,7 +331,7 @@ def train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, coll
         writer = SummaryWriter(str(out / "runs"), purge_step=state["completed_steps"] + 1 if resume else None)
     if main:
         out.mkdir(parents=True, exist_ok=True)
-    accelerator.print(f"training: {len(train_dataset)} examples, {num_epochs} epochs, {max_steps} steps of "
+    accelerator.print(f"training: {'streamed' if streaming else len(train_dataset)} examples, {max_steps} steps of "
                       f"{args.per_device_train_batch_size * world * args.gradient_accumulation_steps} examples")
 
     def record(entry, epoch_key=None, part=None):
@@ -373,10 +378,12 @@ def train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, coll
         skip = state["batches_in_epoch"] if epoch == state["epoch"] else 0
         if epoch != state["epoch"]:
             state.update(epoch=epoch, batches_in_epoch=0, epoch_loss=[0.0, 0])
-        train_dataloader.set_epoch(epoch)
-        sampler.set_epoch(epoch)
+        train_dataloader.set_epoch(epoch)  # reaches the sampler, or a datasets stream's shuffle
+        if sampler:
+            sampler.set_epoch(epoch)
+        # a stream skips by reading: slow, but it lands on the same example
         loader = accelerator.skip_first_batches(train_dataloader, skip) if skip else train_dataloader
-        bar = tqdm(total=len(train_dataloader), initial=skip, desc=f"[Epoch {epoch}] [TRAIN]",
+        bar = tqdm(total=batches, initial=skip, desc=f"[Epoch {epoch}] [TRAIN]",
                    disable=not accelerator.is_local_main_process, dynamic_ncols=True)
         for batch in loader:
             with accelerator.accumulate(model):
@@ -426,6 +433,8 @@ def train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, coll
                 done = True
                 break
         bar.close()
+        if state["batches_in_epoch"] == 0:
+            fail("the training data gave no batch")
     if writer:
         writer.close()
     accelerator.wait_for_everyone()

@@ -263,3 +263,28 @@ def test_epoch_sampler_is_seeded_and_groups_lengths():
     assert sorted(grouped) == list(range(400))
     padded = lambda order: sum(max(lengths[i] for i in order[k:k + 8]) * 8 for k in range(0, 400, 8))
     assert padded(list(grouped)) < 0.75 * padded(list(plain))
+
+
+def test_streamed_training_set_restarts_until_max_steps(tiny_bert, topic_data, tmp_path):
+    from transformers import AutoTokenizer
+
+    from model import Collator, Model, ModelConfig, generate_dataset
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    config = ModelConfig.from_encoder(tiny_bert, ["food", "music", "politics", "science", "sports"])
+    examples = generate_dataset(topic_data / "train.jsonl", tokenizer, config.label2id)
+
+    class Stream(torch.utils.data.IterableDataset):  # no __len__: read front to back, like --streaming
+        def __iter__(self):
+            return iter(examples)
+
+    out = tmp_path / "out"
+    args = train.parse_args(args_for(tiny_bert, topic_data, out, "--max_train_steps", 15))
+    accelerator = core.setup(args)
+    core.train(args, accelerator, Model.from_encoder(config), tokenizer, Stream(), examples[:16], Collator(tokenizer))
+    log = json.loads((out / "log.json").read_text())
+    assert state(out)["completed_steps"] == 15 and state(out)["epoch"] == 1  # 10 batches a pass: two passes
+    assert "valid_log" in log["Epoch 0"] and "valid_log" in log["Epoch 1"]
+    args.max_train_steps = -1
+    with pytest.raises(SystemExit):
+        core.train(args, accelerator, Model.from_encoder(config), tokenizer, Stream(), None, Collator(tokenizer))

@@ -1,0 +1,379 @@
+"""Named-entity recognition (token classification) on CoNLL-2003-style data, scored with seqeval.
+
+    accelerate launch ner.py --model_name_or_path roberta-large --train_file conll2003/train.txt \
+        --validation_file conll2003/dev.txt --test_file conll2003/test.txt --output_dir out/ner
+
+Evaluate a trained checkpoint on its own (no training):
+    python ner.py --do_eval --model out/ner/best --validation_file dev.txt --test_file test.txt --output_dir out/eval
+
+Input: CoNLL columns (word first, tag in the last column unless --label_column, a blank line between
+sentences, -DOCSTART- lines skipped, IOB1 or IOB2: detected and reported), JSON/JSONL records
+{"tokens": [...], "ner_tags": [...]}, or --dataset_name (a `datasets` name or a folder of such files).
+Output: best/ (a pipeline("token-classification") folder), eval_results.json and test_results.json
+(seqeval entity-level precision/recall/F1, per entity type, token accuracy) and predictions_{dev,test}.txt
+(word, gold, predicted: one line per input word, a blank line between sentences).
+"""
+import argparse
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+from seqeval.metrics import accuracy_score, classification_report
+from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification
+
+import core
+
+TAG = re.compile(r"O|[BIES]-.+")
+SPLITS = {"train": ("train",), "dev": ("dev", "validation", "valid", "testa"), "test": ("test", "testb")}
+TAG_FIELDS = ("ner_tags", "tags", "labels")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    core.add_args(parser)
+    parser.set_defaults(metric_for_best_model="f1", output_dir="out/ner")
+    g = parser.add_argument_group("ner.py")
+    g.add_argument("--train_file", help="CoNLL column file, or .json/.jsonl records (default: none)")
+    g.add_argument("--validation_file", help="dev set: evaluated during training, picks best/ (default: none)")
+    g.add_argument("--test_file", help="scored with best/ at the end (default: none)")
+    g.add_argument("--dataset_name", help="a `datasets` name, or a folder holding train/dev/test files, "
+                   "instead of the *_file flags (default: none)")
+    g.add_argument("--dataset_config_name", help="configuration of --dataset_name (default: none)")
+    g.add_argument("--text_column", default="tokens", help="JSON/datasets field with the words (default: tokens)")
+    g.add_argument("--label_column", default=None,
+                   help="CoNLL: column number of the tag, 0-based, negative from the end; JSON/datasets: field "
+                        "name (default: the last column; ner_tags, tags or labels)")
+    g.add_argument("--max_seq_length", type=int, default=128,
+                   help="sub-tokens per sentence; words cut off are predicted O, with a warning (default: 128)")
+    g.add_argument("--label_all_tokens", action="store_true",
+                   help="train on every sub-token of a word, not just the first; evaluation always scores the "
+                        "first (default: off)")
+    g.add_argument("--do_eval", action="store_true",
+                   help="only evaluate --model_name_or_path on the dev/test data (default: off = train)")
+    args = parser.parse_args(argv)
+    if not args.model_name_or_path:
+        parser.error("--model_name_or_path is required")
+    files = [args.train_file, args.validation_file, args.test_file]
+    if args.dataset_name and any(files):
+        parser.error("give --dataset_name or the *_file flags, not both")
+    if args.do_eval and args.train_file:
+        parser.error("--do_eval evaluates --model_name_or_path as it is; drop --train_file")
+    if args.do_eval and not (args.validation_file or args.test_file or args.dataset_name):
+        parser.error("--do_eval needs --validation_file, --test_file or --dataset_name")
+    if not args.do_eval and not (args.train_file or args.dataset_name):
+        parser.error("--train_file or --dataset_name is required (or --do_eval to evaluate only)")
+    return args
+
+
+# --- reading: every split becomes a list of {"words", "tags", "src", "lines"} (lines: one per word)
+
+def read_conll(path, label_column):
+    try:
+        column = -1 if label_column is None else int(label_column)
+    except ValueError:
+        core.fail(f"{path}:1: --label_column {label_column!r} must be a column number for a CoNLL file "
+                  "(0 = first, -1 = last)")
+    sentences, words, width = [], [], None
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            cols = line.split()
+            if cols and cols[0] != "-DOCSTART-":
+                if width is None:
+                    width, first = len(cols), n
+                    if width < 2:
+                        core.fail(f"{path}:{n}: 1 column; expected a word and a tag")
+                    if not -width <= column < width:
+                        core.fail(f"{path}:{n}: --label_column {column} is out of range: lines have {width} columns")
+                if len(cols) != width:
+                    core.fail(f"{path}:{n}: found {len(cols)} column(s), expected {width} as on line {first} "
+                              "(a tag missing?)")
+                words.append((cols[0], cols[column], n))
+            elif words:  # a blank line or -DOCSTART- ends the sentence
+                sentences.append(words)
+                words = []
+    if words:
+        sentences.append(words)
+    return [{"words": [w for w, _, _ in s], "tags": [t for _, t, _ in s], "src": path, "lines": [n for _, _, n in s]}
+            for s in sentences]
+
+
+def records(path):
+    """[(line number, record)] from JSON lines, or [(record number, record)] from one JSON list."""
+    text = Path(path).read_text(encoding="utf-8")
+    if text.lstrip().startswith("["):
+        try:
+            return list(enumerate(json.loads(text), 1))
+        except json.JSONDecodeError as e:
+            core.fail(f"{path}:{e.lineno}: not valid JSON ({e.msg})")
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append((n, json.loads(line)))
+            except json.JSONDecodeError as e:
+                core.fail(f"{path}:{n}: not valid JSON ({e.msg})")
+    return rows
+
+
+def read_records(rows, src, text_column, label_column):
+    sentences = []
+    for n, r in rows:
+        if not isinstance(r, dict):
+            core.fail(f"{src}:{n}: expected a record with {text_column!r} and tags, found {type(r).__name__}")
+        field = label_column or next((k for k in TAG_FIELDS if k in r), "/".join(TAG_FIELDS))
+        for name in (text_column, field):
+            if name not in r:
+                core.fail(f"{src}:{n}: no {name!r} field (found: {', '.join(r)}); see --text_column/--label_column")
+        words, tags = r[text_column], r[field]
+        if not isinstance(words, list) or not isinstance(tags, list):
+            core.fail(f"{src}:{n}: {text_column!r} and {field!r} must be lists")
+        if len(words) != len(tags):
+            core.fail(f"{src}:{n}: {len(words)} words but {len(tags)} tags")
+        if words:
+            sentences.append({"words": [str(w) for w in words], "tags": tags, "src": src, "lines": [n] * len(words)})
+    return sentences
+
+
+def read_file(path, args):
+    if not Path(path).is_file():
+        core.fail(f"{path}: no such file")
+    if str(path).endswith((".json", ".jsonl")):
+        sentences = read_records(records(path), path, args.text_column, args.label_column)
+    else:
+        sentences = read_conll(path, args.label_column)
+    if not sentences:
+        core.fail(f"{path}:1: no sentences (empty file?)")
+    return sentences
+
+
+def read_dataset(args):
+    """--dataset_name: a folder of train/dev/test files, else datasets.load_dataset (tag ids -> names)."""
+    folder = Path(args.dataset_name)
+    if folder.is_dir():
+        files = {p.stem: p for p in sorted(folder.iterdir()) if p.suffix in (".txt", ".conll", ".json", ".jsonl")}
+        found = {split: next((files[s] for s in stems if s in files), None) for split, stems in SPLITS.items()}
+        if any(found.values()):
+            return {split: read_file(str(path), args) for split, path in found.items() if path}
+    import datasets
+
+    try:
+        loaded = datasets.load_dataset(args.dataset_name, args.dataset_config_name)
+    except Exception as e:  # not found, offline, bad folder: one line, no traceback
+        core.fail(f"--dataset_name {args.dataset_name}: {str(e).splitlines()[0]}")
+    data = {}
+    for split, stems in SPLITS.items():
+        name = next((s for s in stems if s in loaded), None)
+        if name is None:
+            continue
+        d, src = loaded[name], f"{args.dataset_name}[{name}]"
+        field = args.label_column or next((k for k in TAG_FIELDS if k in d.column_names), TAG_FIELDS[0])
+        for column in (args.text_column, field):
+            if column not in d.column_names:
+                core.fail(f"{src}:1: no {column!r} column (found: {', '.join(d.column_names)}); "
+                          "see --text_column/--label_column")
+        names = getattr(getattr(d.features[field], "feature", None), "names", None)  # ClassLabel ids
+        rows = ((i, {args.text_column: list(words), field: [names[t] for t in tags] if names else list(tags)})
+                for i, (words, tags) in enumerate(zip(d[args.text_column], d[field]), 1))
+        data[split] = read_records(rows, src, args.text_column, field)
+    return data
+
+
+def check_tags(sentences, label2id=None, known_as=""):
+    for s in sentences:
+        for tag, n in zip(s["tags"], s["lines"]):
+            if not isinstance(tag, str) or not TAG.fullmatch(tag):
+                core.fail(f"{s['src']}:{n}: tag {tag!r} is not O, B-TYPE or I-TYPE (wrong --label_column?)")
+            if label2id is not None and tag not in label2id:
+                core.fail(f"{s['src']}:{n}: tag {tag!r} is not among {known_as} ({', '.join(label2id)})")
+
+
+def scheme(sentences):
+    """IOBES if E-/S- tags occur; IOB1 if an entity starts with I- (after O or another type); else IOB2."""
+    if any(t[:2] in ("E-", "S-") for s in sentences for t in s["tags"]):
+        return "IOBES"
+    for s in sentences:
+        for prev, tag in zip(["O"] + s["tags"], s["tags"]):
+            if tag.startswith("I-") and prev[2:] != tag[2:]:
+                return "IOB1"
+    return "IOB2"
+
+
+def label_list(sentences):
+    """The training tags in a stable order: O, then by entity type, B- before I-."""
+    tags = {t for s in sentences for t in s["tags"]}
+    return sorted(tags, key=lambda t: (t != "O", t[2:], "BIES".find(t[0])))
+
+
+# --- features: labels on first sub-tokens, and which words kept one
+
+def load_tokenizer(name):
+    tokenizer = AutoTokenizer.from_pretrained(name)
+    # byte-level BPE (RoBERTa, GPT-2) must see each word with a leading space, and that setting has to go to
+    # from_pretrained: setting the attribute afterwards is silently ignored (PITFALLS.md)
+    if "ByteLevel" in repr(tokenizer.backend_tokenizer.pre_tokenizer) and not tokenizer.add_prefix_space:
+        tokenizer = AutoTokenizer.from_pretrained(name, add_prefix_space=True)
+    return tokenizer
+
+
+def encode(sentences, tokenizer, label2id, max_seq_length, label_all_tokens=False):
+    """Model features and, per sentence, the words that kept a first sub-token. The first sub-token of a word
+    carries its tag; the others and the special tokens -100, or with label_all_tokens (training only) the
+    word's tag, B- turned into I-."""
+    enc = tokenizer([s["words"] for s in sentences], is_split_into_words=True, truncation=True,
+                    max_length=max_seq_length)
+    features, kept = [], []
+    for i, s in enumerate(sentences):
+        labels, words, previous = [], [], None
+        for w in enc.word_ids(i):
+            if w is None:
+                labels.append(-100)
+            elif w != previous:
+                labels.append(label2id[s["tags"][w]])
+                words.append(w)
+            elif label_all_tokens:
+                tag = s["tags"][w]
+                labels.append(label2id.get("I-" + tag[2:], label2id[tag]) if tag.startswith("B-") else label2id[tag])
+            else:
+                labels.append(-100)
+            previous = w
+        features.append({**{k: enc[k][i] for k in enc.keys()}, "labels": labels})
+        kept.append(words)
+    return features, kept
+
+
+# --- metrics
+
+def decode(arrays, kept, sentences, id2label):
+    """Word tags from the first sub-token's argmax; O for a word with no sub-token left (truncation)."""
+    ids = arrays["logits"].argmax(-1)
+    predicted = []
+    for i, (s, words) in enumerate(zip(sentences, kept)):
+        tags = ["O"] * len(s["words"])
+        for w, position in zip(words, np.flatnonzero(arrays["labels"][i] != -100)):
+            tags[w] = id2label[int(ids[i, position])]
+        predicted.append(tags)
+    return predicted
+
+
+def score(gold, predicted):
+    """seqeval entity-level micro P/R/F1 in its default (conlleval-compatible) mode, per type, and token
+    accuracy (which counts O tokens: reported, never the headline)."""
+    report = classification_report(gold, predicted, output_dict=True, zero_division=0)
+    micro = report.get("micro avg", {"precision": 0.0, "recall": 0.0, "f1-score": 0.0, "support": 0})
+    metrics = {"precision": float(micro["precision"]), "recall": float(micro["recall"]),
+               "f1": float(micro["f1-score"]), "accuracy": float(accuracy_score(gold, predicted)),
+               "entities": int(micro["support"])}
+    for kind in sorted(k for k in report if not k.endswith(" avg")):
+        r = report[kind]
+        metrics.update({f"{kind}_precision": float(r["precision"]), f"{kind}_recall": float(r["recall"]),
+                        f"{kind}_f1": float(r["f1-score"]), f"{kind}_number": int(r["support"])})
+    return metrics
+
+
+def write(path, text):
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+
+    # --- data: read and check everything before setup(), so bad input never touches output_dir
+    if args.dataset_name:
+        data = read_dataset(args)
+        if args.do_eval:
+            data.pop("train", None)
+    else:
+        data = {split: read_file(path, args) for split, path in
+                (("train", args.train_file), ("dev", args.validation_file), ("test", args.test_file)) if path}
+    if not args.do_eval and "train" not in data:
+        core.fail(f"--dataset_name {args.dataset_name}: no train split (found: {', '.join(data)})")
+    try:
+        config = AutoConfig.from_pretrained(args.model_name_or_path)
+    except OSError as e:
+        core.fail(f"--model_name_or_path {args.model_name_or_path}: {str(e).splitlines()[0]}")
+    if args.do_eval:
+        label2id, known_as = config.label2id, f"{args.model_name_or_path}'s labels"
+    else:
+        check_tags(data["train"])
+        labels = label_list(data["train"])
+        if set(config.label2id) == set(labels):  # a checkpoint already trained on these tags: keep its order
+            labels = sorted(labels, key=config.label2id.get)
+        label2id, known_as = {t: i for i, t in enumerate(labels)}, "the training tags"
+    for split in ("dev", "test"):
+        check_tags(data.get(split, []), label2id, known_as)
+    if args.max_train_samples > 0 and "train" in data:
+        data["train"] = data["train"][:args.max_train_samples]
+    if args.max_eval_samples > 0 and "dev" in data:
+        data["dev"] = data["dev"][:args.max_eval_samples]
+
+    accelerator = core.setup(args, training=not args.do_eval)
+    out = Path(args.output_dir)
+    schemes = {split: scheme(sentences) for split, sentences in data.items()}
+    for split, sentences in data.items():
+        accelerator.print(f"{split}: {sentences[0]['src']}: {len(sentences)} sentences, "
+                          f"{sum(len(s['words']) for s in sentences)} words, tagging scheme {schemes[split]}")
+
+    # --- model and tokenizer
+    tokenizer = load_tokenizer(args.model_name_or_path)
+    if args.do_eval:
+        model = AutoModelForTokenClassification.from_pretrained(args.model_name_or_path)
+    else:
+        model = AutoModelForTokenClassification.from_pretrained(
+            args.model_name_or_path, num_labels=len(label2id), id2label=dict(enumerate(label2id)),
+            label2id=label2id, ignore_mismatched_sizes=True)  # a new head when the label count differs
+    max_seq_length = min(args.max_seq_length, tokenizer.model_max_length)
+    features, kept, cut = {}, {}, {}
+    for split, sentences in data.items():
+        all_tokens = args.label_all_tokens and split == "train"  # evaluation: first sub-tokens only
+        features[split], kept[split] = encode(sentences, tokenizer, label2id, max_seq_length, all_tokens)
+        cut[split] = sum(len(s["words"]) - len(k) for s, k in zip(sentences, kept[split]))
+        if cut[split] and accelerator.is_main_process:
+            hit = sum(len(s["words"]) > len(k) for s, k in zip(sentences, kept[split]))
+            fate = "not trained on" if split == "train" else "predicted O"
+            print(f"warning: {split}: {cut[split]} words in {hit} sentences have no sub-token within "
+                  f"--max_seq_length {max_seq_length}; they are {fate}", file=sys.stderr)
+    collator = DataCollatorForTokenClassification(tokenizer)
+    id2label = {i: t for t, i in label2id.items()}
+
+    def evaluate_split(split, arrays):
+        predicted = decode(arrays, kept[split], data[split], id2label)
+        return score([s["tags"] for s in data[split]], predicted), predicted
+
+    # --- train, keeping best/ by dev F1
+    if not args.do_eval:
+        evaluate = (lambda arrays: evaluate_split("dev", arrays)[0]) if "dev" in data else None
+        best = core.train(args, accelerator, model, tokenizer, features["train"], features.get("dev"), collator,
+                          evaluate=evaluate)
+        accelerator.print(f"best: {json.dumps(best)}")
+        model = AutoModelForTokenClassification.from_pretrained(out / "best")
+
+    # --- evaluate best/ (or --model with --do_eval) on dev and test: results and aligned predictions
+    model = accelerator.prepare(model)
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for split, name in (("dev", "eval"), ("test", "test")):
+        if split not in data:
+            continue
+        loss, arrays = core.predict(accelerator, model, core.eval_loader(accelerator, features[split], collator, args),
+                                    desc=f"[best] [{split.upper()}]")
+        metrics, predicted = evaluate_split(split, arrays)
+        results[split] = {"loss": loss, **metrics, "scheme": schemes[split], "sentences": len(data[split]),
+                          "words_cut": cut[split]}
+        accelerator.print(f"{split}: f1 {metrics['f1']:.4f} precision {metrics['precision']:.4f} "
+                          f"recall {metrics['recall']:.4f} accuracy {metrics['accuracy']:.4f}")
+        if accelerator.is_main_process:
+            write(out / f"{name}_results.json", json.dumps(results[split], indent=2) + "\n")
+            write(out / f"predictions_{split}.txt", "".join(
+                "".join(f"{w} {g} {p}\n" for w, g, p in zip(s["words"], s["tags"], tags)) + "\n"
+                for s, tags in zip(data[split], predicted)))
+    return results
+
+
+if __name__ == "__main__":
+    main()

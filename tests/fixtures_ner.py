@@ -15,9 +15,9 @@ import random
 from pathlib import Path
 
 NAMES = {
-    "PER": ["John Smith", "Maria Lopez", "Ahmed", "Chen Wei", "Anna Berg", "Peter Blackburn", "Yuki Sato", "Olga"],
-    "LOC": ["Paris", "Berlin", "New York", "Tokyo", "Cairo", "Lima", "Oslo", "Sao Paulo", "Nairobi", "Madrid"],
-    "ORG": ["Reuters", "United Nations", "Bayern Munich", "Nasdaq", "Red Cross", "Fiat", "Sony", "World Bank"],
+    "PER": ["John Smith", "Maria Lopez", "Ahmed", "Chen Wei", "Anna Berg", "Peter Blackburn", "Yuki Sato", "Jordan"],
+    "LOC": ["Paris", "Berlin", "New York", "Tokyo", "Cairo", "Lima", "Oslo", "Sao Paulo", "Jordan", "Washington"],
+    "ORG": ["Reuters", "United Nations", "Bayern Munich", "Nasdaq", "Red Cross", "Washington", "Sony", "World Bank"],
     "MISC": ["German", "British", "French", "Japanese", "Olympic", "South African", "European"],
 }
 TEMPLATES = [
@@ -98,8 +98,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folder")
     parser.add_argument("--scheme", choices=["iob1", "iob2"], default="iob2", help="(default: iob2)")
-    parser.add_argument("--sizes", type=int, nargs=3, default=[2000, 200, 200], help="train dev test sentences "
-                        "(default: 2000 200 200)")
+    parser.add_argument("--sizes", type=int, nargs=3, default=[1000, 200, 200], help="train dev test sentences "
+                        "(default: 1000 200 200)")
     parser.add_argument("--seed", type=int, default=0, help="(default: 0)")
     a = parser.parse_args()
     print(write_data(a.folder, a.sizes, a.scheme, a.seed))

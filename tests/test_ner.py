@@ -187,15 +187,18 @@ def test_do_eval_alone_reproduces_the_results(trained, data, tmp_path):
     assert not (tmp_path / "eval" / "best").exists()
 
 
-def test_label_all_tokens_changes_training_labels_not_evaluation(tiny_bert, bert, data, tmp_path):
+def test_label_all_tokens_changes_training_labels_not_evaluation(tiny_bert, data, tmp_path):
     tokenizer = ner.load_tokenizer(tiny_bert)
     args = ner.parse_args(["--model", "m", "--train_file", "x"])
     train = ner.read_file(str(data / "train.txt"), args)
     label2id = {t: i for i, t in enumerate(LABELS)}
     count = lambda features: sum(l != -100 for f in features for l in f["labels"])
-    assert count(ner.encode(train, tokenizer, label2id, 128, True)[0]) > 1.3 * count(ner.encode(train, tokenizer,
-                                                                                               label2id, 128)[0])
-    results = ner.main(args_for(bert, data, tmp_path / "all", "--label_all_tokens", "--max_train_steps", 4))
+    every, first = (ner.encode(train, tokenizer, label2id, 128, label_all_tokens=a)[0] for a in (True, False))
+    assert count(every) > 1.3 * count(first)
+    # tiny_bert splits the names into pieces; a barely trained head still predicts varied tags, so scoring
+    # any sub-token but the first would show in the predicted column
+    results = ner.main(args_for(tiny_bert, data, tmp_path / "all", "--label_all_tokens", "--max_train_steps", 2,
+                                "--learning_rate", "1e-5"))
     gold = [[t for _, t in s] for s in conll_sentences(data / "dev.txt")]
     assert results["dev"]["entities"] == len(get_entities(gold))  # scored on words, as the gold file counts
     assert [[r[1] for r in s] for s in prediction_rows(tmp_path / "all")] == gold

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The offline demo: every step runs on a CPU with nothing downloaded (15 s on 2 cores).
+# The offline demo: every step runs on a CPU with nothing downloaded.
 #   1. topic data (multi-label JSONL) and a tiny BERT (2 layers, hidden 32, a WordPiece vocab of the data's words),
 #      both built on the spot by tests/tiny.py;
 #   2. train.py, the model/ template: multi-label topic classification from that random-init BERT.
@@ -23,3 +23,17 @@ run python train.py \
   --learning_rate 3e-3 `# a random-init tiny model wants a large rate` \
   --per_device_train_batch_size 16 \
   --metric_for_best_model f1_micro
+
+# NER: synthetic CoNLL-2003-style data (IOB2, -DOCSTART- lines) and ner.py on a tiny BERT
+run python tests/fixtures_ner.py "$DEMO/ner-data"
+run python tests/tiny.py model bert "$DEMO/tiny-bert-ner" --corpus "$DEMO/ner-data/sentences.txt"
+run python ner.py \
+  --model_name_or_path "$DEMO/tiny-bert-ner" \
+  --train_file "$DEMO/ner-data/train.txt" \
+  --validation_file "$DEMO/ner-data/dev.txt" \
+  --test_file "$DEMO/ner-data/test.txt" \
+  --output_dir "$DEMO/ner" \
+  --overwrite_output_dir \
+  --num_train_epochs 2 \
+  --learning_rate 3e-3 `# a random-init tiny model wants a large rate` \
+  --per_device_train_batch_size 16

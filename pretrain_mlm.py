@@ -1,0 +1,486 @@
+"""Masked-language-model pretraining: train a tokenizer, pretrain BERT/RoBERTa from scratch, or continue
+pretraining a checkpoint, on plain text files (one text per line; .jsonl: the "text" field).
+
+    accelerate launch pretrain_mlm.py --train_file data.train.txt --validation_file data.valid.txt \
+        --train_tokenizer bpe --vocab_size 52000 --model_type roberta --config_name configs/roberta-base.json \
+        --output_dir out/roberta-scratch
+    accelerate launch pretrain_mlm.py --model_name_or_path roberta-base --train_file wiki.train.raw \
+        --validation_file wiki.valid.raw --output_dir out/roberta-wiki          # continue pretraining
+
+Lines are packed into --max_seq_length blocks (no padding) unless --line_by_line. Masking is BERT's: 15% of
+the tokens, never special ones, 80% [MASK] / 10% random / 10% kept; --whole_word_mask takes whole words from
+the tokenizer's word ids (WordPiece, BPE and SentencePiece alike). Training masks are drawn at step time from
+the global RNG, which last/ saves, so a resumed run masks exactly as an uninterrupted one; evaluation masks
+are fixed once from --seed, so perplexity is reproducible. --train_tokenizer writes output_dir/tokenizer/
+(--tokenizer_only stops there).
+"""
+import argparse
+import hashlib
+import io
+import json
+import math
+import os
+import random
+import time
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import (CONFIG_MAPPING, AutoModelForMaskedLM, AutoTokenizer, BertTokenizer, PreTrainedTokenizerFast,
+                          RobertaTokenizer)
+from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+import core
+
+# position ids start after padding_idx in these models: max_position_embeddings = max_seq_length + pad id + 1
+OFFSET_POSITIONS = {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "roberta-prelayernorm", "data2vec-text",
+                    "longformer", "ibert", "mpnet", "luke", "xmod", "esm"}
+SPECIALS = {"bpe": ["<s>", "<pad>", "</s>", "<unk>", "<mask>"], "wordpiece": ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+            "unigram": ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"]}
+SPECIALS["sentencepiece"] = SPECIALS["unigram"]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    core.add_args(parser)
+    parser.set_defaults(output_dir="out/mlm")
+    d = parser.add_argument_group("data")
+    d.add_argument("--train_file", nargs="+", required=True, help="text or .jsonl file(s) (required)")
+    d.add_argument("--validation_file", default=None, help="(default: a --validation_split_percentage sample)")
+    d.add_argument("--validation_split_percentage", type=float, default=5,
+                   help="share of the training lines held out, a seeded random sample (default: 5; 0 = none)")
+    d.add_argument("--max_seq_length", type=int, default=None, help="block length (default: 512, or the model's max)")
+    d.add_argument("--line_by_line", action="store_true", help="one sequence per line, padded (default: pack lines)")
+    d.add_argument("--streaming", action="store_true", help="read the training files as a stream (default: off)")
+    d.add_argument("--preprocessing_num_workers", type=int, default=None, help="tokenizing processes (default: 1)")
+    d.add_argument("--cache_dir", default=None, help="tokenized data cache (default: the datasets cache)")
+    m = parser.add_argument_group("masking and model")
+    m.add_argument("--mlm_probability", type=float, default=0.15, help="share of tokens to predict (default: 0.15)")
+    m.add_argument("--whole_word_mask", action="store_true", help="mask all tokens of a chosen word (default: off)")
+    m.add_argument("--model_type", default=None, help="new model: roberta, bert, ... (default: from --config_name)")
+    m.add_argument("--config_name", default=None, help="new model: config JSON or folder (default: the type's defaults)")
+    m.add_argument("--config_overrides", default=None, help='e.g. "num_hidden_layers=6,hidden_size=512" (default: none)')
+    m.add_argument("--tokenizer_name", default=None, help="tokenizer folder (default: --model_name_or_path's)")
+    t = parser.add_argument_group("tokenizer training")
+    t.add_argument("--train_tokenizer", choices=sorted(SPECIALS), default=None,
+                   help="train one on --train_file: bpe (RoBERTa), wordpiece (BERT), unigram, sentencepiece (default: off)")
+    t.add_argument("--vocab_size", type=int, default=32000, help="(default: 32000)")
+    t.add_argument("--min_frequency", type=int, default=2, help="bpe/wordpiece: rarest pair merged (default: 2)")
+    t.add_argument("--input_sentence_size", type=int, default=0, help="train on a seeded sample of N lines (default: 0 = all)")
+    t.add_argument("--lowercase", action="store_true", help="wordpiece: uncased, accents stripped (default: cased)")
+    t.add_argument("--tokenizer_only", action="store_true", help="stop after training the tokenizer (default: off)")
+    args = parser.parse_args(argv)
+    if args.model_name_or_path and (args.train_tokenizer or args.config_name or args.model_type):
+        parser.error("--model_name_or_path continues pretraining with its own config and tokenizer: "
+                     "leave out --train_tokenizer, --config_name and --model_type")
+    if not args.model_name_or_path and not args.tokenizer_only:
+        if not (args.model_type or args.config_name):
+            parser.error("a new model needs --model_type or --config_name (or give --model_name_or_path)")
+        if not (args.train_tokenizer or args.tokenizer_name):
+            parser.error("a new model needs --train_tokenizer or --tokenizer_name")
+    if args.tokenizer_only and not args.train_tokenizer:
+        parser.error("--tokenizer_only needs --train_tokenizer")
+    return args
+
+
+# --- tokenizer training
+def read_lines(paths, sample=0, seed=0):
+    """Stripped non-empty lines (JSONL: the "text" field); sample > 0: a seeded reservoir sample of that many
+    lines (memory: the sample, not the corpus)."""
+    def lines():
+        for path in paths:
+            with open(path, encoding="utf-8") as f:
+                for line in f:
+                    text = (json.loads(line)["text"] if path.endswith(".jsonl") and line.strip() else line).strip()
+                    if text:
+                        yield text
+    if sample <= 0:
+        return lines()
+    rng, kept = random.Random(seed), []
+    for i, line in enumerate(lines()):
+        if i < sample:
+            kept.append(line)
+        elif (j := rng.randrange(i + 1)) < sample:
+            kept[j] = line
+    return kept
+
+
+def train_tokenizer(args, lines):
+    kind, size, specials = args.train_tokenizer, args.vocab_size, SPECIALS[args.train_tokenizer]
+    if size <= len(specials) + (256 if kind == "bpe" else 0):
+        core.fail(f"--vocab_size {size} leaves no room beside the {len(specials)} special tokens"
+                  + (" and the 256 bytes of byte-level BPE" if kind == "bpe" else ""))
+    if kind == "bpe":  # byte-level, as RoBERTa: no unknown token
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.train_from_iterator(lines, trainers.BpeTrainer(
+            vocab_size=size, min_frequency=args.min_frequency, special_tokens=specials, show_progress=False,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+        bpe = json.loads(tok.to_str())["model"]
+        # lstrip: "a <mask>" hides the word with its space, as in pretraining (roberta-base's setting)
+        return RobertaTokenizer(vocab=bpe["vocab"], merges=[tuple(m) for m in bpe["merges"]],
+                                mask_token=AddedToken("<mask>", lstrip=True, special=True, normalized=False))
+    if kind == "wordpiece":
+        # tokenizers' WordPieceTrainer breaks frequency ties differently in every process, its BPE trainer without
+        # a subword prefix does not: learn BPE on words that carry a start mark, then marked pieces start a word
+        # and the others continue one (##). The mark is a control character, which BertNormalizer deletes.
+        mark = "\x01"
+        tok = Tokenizer(models.BPE())
+        tok.normalizer = normalizers.BertNormalizer(lowercase=args.lowercase)  # what BertTokenizer does
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.BertPreTokenizer(), pre_tokenizers.Metaspace(mark, prepend_scheme="always", split=False)])
+        tok.train_from_iterator(lines, trainers.BpeTrainer(vocab_size=size, min_frequency=args.min_frequency,
+                                                           show_progress=False))
+        vocab = json.loads(tok.to_str())["model"]["vocab"]
+        pieces = sorted(vocab, key=vocab.get)  # the alphabet, then pieces in the order they were learned
+        chars = sorted({c for p in pieces for c in p} - {mark})
+        words = specials + chars + ["##" + c for c in chars]
+        words += [p[1:] if p[0] == mark else "##" + p for p in pieces if len(p.lstrip(mark)) > 1]
+        words = list(dict.fromkeys(words))[:max(size, len(specials) + 2 * len(chars))]
+        return BertTokenizer(vocab={w: i for i, w in enumerate(words)}, do_lower_case=args.lowercase)
+    if kind == "unigram":
+        tok = Tokenizer(models.Unigram())
+        tok.normalizer, tok.pre_tokenizer = normalizers.NFKC(), pre_tokenizers.Metaspace()
+        tok.train_from_iterator(lines, trainers.UnigramTrainer(vocab_size=size, special_tokens=specials,
+                                                               unk_token="<unk>", show_progress=False))
+    else:  # the sentencepiece library, as the seed project; rebuilt with its own normalisation table so that
+        # the saved tokenizer gives the library's ids (AlbertTokenizer/DebertaV2Tokenizer normalise differently)
+        import sentencepiece as spm
+        from sentencepiece import sentencepiece_model_pb2
+
+        proto = io.BytesIO()
+        try:
+            spm.SentencePieceTrainer.train(
+                sentence_iterator=iter(lines), model_writer=proto, vocab_size=size, model_type="unigram",
+                character_coverage=1.0, pad_id=0, unk_id=1, bos_id=-1, eos_id=-1, control_symbols=specials[2:],
+                max_sentence_length=1 << 16, hard_vocab_limit=False, minloglevel=2)
+        except RuntimeError as e:
+            core.fail(f"sentencepiece: {e}")
+        sp = spm.SentencePieceProcessor(model_proto=proto.getvalue())
+        charsmap = sentencepiece_model_pb2.ModelProto.FromString(proto.getvalue()).normalizer_spec.precompiled_charsmap
+        tok = Tokenizer(models.Unigram([(sp.id_to_piece(i), sp.get_score(i)) for i in range(len(sp))], unk_id=1))
+        tok.normalizer = normalizers.Sequence([normalizers.Precompiled(charsmap), normalizers.Replace(Regex(" {2,}"), " ")])
+        args.spm_model = proto.getvalue()
+    tok.pre_tokenizer, tok.decoder = pre_tokenizers.Metaspace(), decoders.Metaspace()
+    pair = 0 if args.model_type in OFFSET_POSITIONS else 1  # RoBERTa-like models have one token type
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair=f"[CLS] $A [SEP] $B:{pair} [SEP]:{pair}",
+        special_tokens=[(t, tok.token_to_id(t)) for t in ("[CLS]", "[SEP]")])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]")
+
+
+# --- model config
+def read_config(args):
+    """(values, model_type) of a new model's config: --config_name's JSON checked against --model_type."""
+    values, model_type = {}, args.model_type
+    if args.config_name:
+        path = Path(args.config_name)
+        path = path / "config.json" if path.is_dir() else path
+        try:
+            values = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            core.fail(f"{path}: cannot read a config JSON ({e})")
+        found = values.pop("model_type", None)
+        if model_type and found and found != model_type:
+            core.fail(f"{path}: model_type is {found!r} but --model_type is {model_type!r}")
+        model_type = model_type or found
+    if model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+        core.fail(f"model type {model_type!r} has no masked-LM class; try roberta, bert, distilbert, electra, ...")
+    return values, model_type
+
+
+def new_config(args, values, model_type, tokenizer, seq):
+    """The config with vocab size, special token ids and positions set from the tokenizer and block length."""
+    config = CONFIG_MAPPING[model_type](**values)
+    explicit = set(values)
+    if args.config_overrides:
+        try:
+            config.update_from_string(args.config_overrides)
+        except ValueError as e:
+            core.fail(f"--config_overrides {args.config_overrides!r}: {e}")
+        explicit |= {kv.split("=")[0] for kv in args.config_overrides.split(",")}
+    config.vocab_size = len(tokenizer)
+    for name in ("pad", "bos", "eos", "sep", "cls"):
+        if hasattr(config, f"{name}_token_id") and getattr(tokenizer, f"{name}_token_id", None) is not None:
+            setattr(config, f"{name}_token_id", getattr(tokenizer, f"{name}_token_id"))
+    need = seq + (tokenizer.pad_token_id + 1 if model_type in OFFSET_POSITIONS else 0)
+    if "max_position_embeddings" in explicit and config.max_position_embeddings < need:
+        core.fail(f"max_position_embeddings {config.max_position_embeddings} < {need} needed for --max_seq_length {seq}")
+    if "max_position_embeddings" not in explicit:
+        config.max_position_embeddings = need
+    return config
+
+
+# --- data
+def check_text(path):
+    """A readable file with at least one non-blank line (reads only up to that line)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            if not any(line.strip() for line in f):
+                core.fail(f"{path}: no text (empty, or blank lines only)")
+    except (OSError, UnicodeDecodeError) as e:
+        core.fail(f"{path}: {e}")
+
+
+def encode(batch, tokenizer, seq, line_by_line, whole_word):
+    """Tokenized lines (blank ones dropped); with whole_word, word_start is 1 where a word starts, from the
+    tokenizer's word ids (special tokens are words of their own)."""
+    lines = [t.strip() for t in batch["text"] if t and t.strip()]
+    enc = tokenizer(lines, add_special_tokens=line_by_line, truncation=line_by_line, max_length=seq,
+                    return_attention_mask=False, verbose=False)
+    out = {"input_ids": enc["input_ids"]}
+    if whole_word:
+        out["word_start"] = [[int(w is None or j == 0 or w != ws[j - 1]) for j, w in enumerate(ws)]
+                             for ws in map(enc.word_ids, range(len(lines)))]
+    return out
+
+
+def pack(batch, seq, cls, sep):
+    """Lines end with [SEP]; cut into blocks of seq - 2 tokens wrapped in [CLS] ... [SEP]; the partial rest
+    of the batch is dropped (batches are 10,000 lines)."""
+    out, block = {}, seq - 2
+    for key, (first, end) in (("input_ids", (cls, sep)), ("word_start", (1, 1))):
+        if key in batch:
+            flat = [t for row in batch[key] for t in row + [end]]
+            out[key] = [[first] + flat[i:i + block] + [end] for i in range(0, len(flat) - block + 1, block)]
+    return out
+
+
+def fixed_masks(batch, indices, seed, specials, mask_id, vocab_size, probability):
+    """Evaluation masks, one generator per example: the same whatever the batching or number of processes."""
+    out = {"input_ids": [], "labels": []}
+    for n, i in enumerate(indices):
+        ids = torch.tensor([batch["input_ids"][n]])
+        starts = torch.tensor([batch["word_start"][n]]) if "word_start" in batch else None
+        ids, labels = mask_tokens(ids, torch.isin(ids, specials), starts, mask_id, vocab_size, probability,
+                                  torch.Generator().manual_seed(seed * 1_000_003 + i))
+        out["input_ids"].append(ids[0].tolist())
+        out["labels"].append(labels[0].tolist())
+    return out
+
+
+def load_corpus(args, tokenizer, seq, vocab_size, accelerator):
+    """(train, eval) datasets of token blocks (or lines); eval rows hold fixed masked input_ids and labels.
+    Tokenized data is cached under --cache_dir, keyed by the files, tokenizer and settings."""
+    from datasets import config as datasets_config, load_dataset
+
+    load = lambda files, streaming: load_dataset("json" if files[0].endswith(".jsonl") else "text", data_files=files,
+                                                 split="train", streaming=streaming, cache_dir=args.cache_dir)
+    train = load(args.train_file, args.streaming)
+    evaluation = load([args.validation_file], False) if args.validation_file else None
+    if evaluation is None and args.validation_split_percentage > 0:
+        if args.streaming:
+            core.fail("--streaming cannot sample a validation split: give --validation_file or --validation_split_percentage 0")
+        try:  # a seeded random sample of lines, not the first ones
+            split = train.train_test_split(test_size=args.validation_split_percentage / 100, seed=args.seed)
+        except ValueError as e:
+            core.fail(f"--validation_split_percentage {args.validation_split_percentage}: {e}")
+        train, evaluation = split["train"], split["test"]
+    files = [*args.train_file, *([args.validation_file] if args.validation_file else [])]
+    key = hashlib.sha256(json.dumps([
+        [(str(Path(f).resolve()), os.path.getsize(f), os.path.getmtime(f)) for f in files],
+        tokenizer.backend_tokenizer.to_str(), seq, vocab_size, args.line_by_line, args.whole_word_mask,
+        args.mlm_probability, args.validation_split_percentage, args.seed]).encode()).hexdigest()[:16]
+    cache = Path(args.cache_dir or datasets_config.HF_DATASETS_CACHE) / "pretrain_mlm"
+    cache.mkdir(parents=True, exist_ok=True)
+    cls = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+    sep = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+    masks = dict(seed=args.seed, specials=torch.tensor(tokenizer.all_special_ids), mask_id=tokenizer.mask_token_id,
+                 vocab_size=vocab_size, probability=args.mlm_probability)
+
+    def prepare(ds, name, streaming=False):
+        opts = lambda step: {} if streaming else dict(  # a second run loads these files instead of tokenizing
+            num_proc=args.preprocessing_num_workers, cache_file_name=str(cache / f"{key}-{name}-{step}.arrow"),
+            desc=f"{step} {name}")
+        ds = ds.map(encode, batched=True, remove_columns=ds.column_names or ["text"], **opts("tokenize"),
+                    fn_kwargs=dict(tokenizer=tokenizer, seq=seq, line_by_line=args.line_by_line,
+                                   whole_word=args.whole_word_mask))
+        if not args.line_by_line:
+            lines = ds
+            ds = ds.map(pack, batched=True, batch_size=10_000, fn_kwargs=dict(seq=seq, cls=cls, sep=sep), **opts("pack"))
+            if not streaming and len(ds) == 0:
+                source = " ".join(args.train_file) if name == "train" or not args.validation_file else args.validation_file
+                core.fail(f"{source}: {sum(map(len, lines['input_ids']))} tokens{' in the validation split' * (source != args.validation_file and name == 'eval')}, "
+                          f"fewer than one block of --max_seq_length {seq}; lower it or use --line_by_line")
+        if name == "eval":
+            ds = ds.map(fixed_masks, batched=True, with_indices=True, remove_columns=ds.column_names, fn_kwargs=masks,
+                        **opts("mask"))
+        return ds
+
+    with accelerator.main_process_first():  # the others then read the cache
+        train = prepare(train, "train", args.streaming)
+        evaluation = prepare(evaluation, "eval") if evaluation is not None else None
+    if args.streaming:  # core's set_epoch reshuffles it each pass
+        train = train.shuffle(seed=args.seed, buffer_size=10_000)
+        train = train.take(args.max_train_samples) if args.max_train_samples > 0 else train
+    else:
+        train = core.limit(train, args.max_train_samples)
+    return train, evaluation if evaluation is None else core.limit(evaluation, args.max_eval_samples)
+
+
+# --- masking
+def mask_tokens(input_ids, special, word_start, mask_id, vocab_size, probability, generator=None):
+    """BERT masking. Chooses each maskable position with `probability` (whole words when word_start is given:
+    a word's draw is its first token's), at least one per row; labels are -100 elsewhere. Of the chosen, 80%
+    become mask_id, 10% a random id below vocab_size, 10% stay (and are still predicted)."""
+    draw = lambda: torch.rand(input_ids.shape, generator=generator, device=input_ids.device)
+    u = draw()
+    if word_start is not None:
+        word = word_start.long().cumsum(1)  # word number of each token, from 1
+        first = torch.zeros(u.shape[0], u.shape[1] + 1, device=u.device).scatter_add_(1, word, u * word_start)
+        u = first.gather(1, word)
+    maskable = ~special
+    chosen = (u < probability) & maskable
+    empty = ~chosen.any(1) & maskable.any(1)  # as BERT: a row predicts at least one token (no NaN loss)
+    if empty.any():
+        lowest = torch.where(maskable, u, 2.0).min(1, keepdim=True).values
+        chosen |= empty[:, None] & maskable & (u == lowest)
+    labels = torch.where(chosen, input_ids, -100)
+    r = draw()
+    random_ids = torch.randint(vocab_size, input_ids.shape, generator=generator, device=input_ids.device)
+    input_ids = torch.where(chosen & (r < 0.8), mask_id, input_ids)
+    input_ids = torch.where(chosen & (r >= 0.8) & (r < 0.9), random_ids, input_ids)
+    return input_ids, labels
+
+
+def collate(features, pad_id):
+    """Pads a batch (a packed one needs none): input_ids with pad_id, labels with -100."""
+    width = max(len(f["input_ids"]) for f in features)
+    batch = {key: torch.tensor([f[key] + [fill] * (width - len(f[key])) for f in features])
+             for key, fill in (("input_ids", pad_id), ("labels", -100), ("word_start", 1)) if key in features[0]}
+    batch["attention_mask"] = torch.tensor([[1] * len(f["input_ids"]) + [0] * (width - len(f["input_ids"]))
+                                            for f in features])
+    return batch
+
+
+def per_example_nll(module, args, kwargs, output):
+    """Forward hook, eval mode only: logits -> (summed loss, predicted tokens) per example. predict() then
+    gathers two numbers per example instead of seq x vocab, and perplexity is over tokens, not batches."""
+    labels = kwargs.get("labels")
+    if module.training or labels is None:
+        return output
+    nll = F.cross_entropy(output.logits.flatten(0, 1).float(), labels.flatten(), reduction="none")
+    output["logits"] = torch.stack([nll.view(labels.shape).sum(1), (labels != -100).sum(1).float()], 1)
+    return output
+
+
+def perplexity(arrays):
+    nll, count = arrays["logits"][:, 0].astype(np.float64).sum(), arrays["logits"][:, 1].sum()
+    return float(np.exp(min(nll / count, 700)))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    accelerator = core.setup(args, training=not args.tokenizer_only)
+    out = Path(args.output_dir)
+    for path in [*args.train_file, *([args.validation_file] if args.validation_file else [])]:
+        check_text(path)
+    values, model_type = read_config(args) if not args.model_name_or_path and not args.tokenizer_only else ({}, None)
+    args.model_type = args.model_type or model_type
+
+    # --- tokenizer: trained here (kept when resuming), or the model's / --tokenizer_name's
+    if args.train_tokenizer and not (args.resume_from_checkpoint and (out / "tokenizer").is_dir()):
+        if accelerator.is_main_process:
+            start = time.perf_counter()
+            tokenizer = train_tokenizer(args, read_lines(args.train_file, args.input_sentence_size, args.seed))
+            tokenizer.model_max_length = args.max_seq_length or 512
+            tokenizer.save_pretrained(out / "tokenizer")
+            if args.train_tokenizer == "wordpiece":  # for tools that read vocab.txt (BertTokenizerLegacy, the seed)
+                (out / "tokenizer" / "vocab.txt").write_text("\n".join(tokenizer.convert_ids_to_tokens(
+                    list(range(len(tokenizer))))) + "\n", encoding="utf-8")
+            if args.train_tokenizer == "sentencepiece":
+                (out / "tokenizer" / "spiece.model").write_bytes(args.spm_model)
+            sample = list(islice(read_lines(args.train_file), 10_000))
+            tokens = sum(map(len, tokenizer(sample, add_special_tokens=False)["input_ids"]))
+            print(f"tokenizer: {args.train_tokenizer}, {len(tokenizer)} tokens, {time.perf_counter() - start:.0f} s; "
+                  f"{tokens / max(1, sum(len(s.split()) for s in sample)):.3f} tokens per word on the first "
+                  f"{len(sample)} lines -> {out / 'tokenizer'}")
+        accelerator.wait_for_everyone()
+    if args.tokenizer_only:
+        return {}
+    tokenizer = AutoTokenizer.from_pretrained(out / "tokenizer" if args.train_tokenizer else
+                                              args.tokenizer_name or args.model_name_or_path)
+    if tokenizer.mask_token_id is None or tokenizer.pad_token_id is None:
+        core.fail(f"the tokenizer has no {'mask' if tokenizer.mask_token_id is None else 'pad'} token")
+
+    # --- model: a new one from its config, or a checkpoint to continue
+    if args.model_name_or_path:
+        model = AutoModelForMaskedLM.from_pretrained(args.model_name_or_path)
+        offset = tokenizer.pad_token_id + 1 if model.config.model_type in OFFSET_POSITIONS else 0
+        seq = args.max_seq_length or min(512, model.config.max_position_embeddings - offset)
+        if seq + offset > model.config.max_position_embeddings or len(tokenizer) > model.config.vocab_size:
+            core.fail(f"{args.model_name_or_path} takes {model.config.max_position_embeddings - offset} tokens and "
+                      f"{model.config.vocab_size} ids; asked for {seq} tokens with {len(tokenizer)} ids")
+    else:
+        seq = args.max_seq_length or 512
+        config = new_config(args, values, model_type, tokenizer, seq)
+        model = AutoModelForMaskedLM.from_config(config)
+        offset = tokenizer.pad_token_id + 1 if model_type in OFFSET_POSITIONS else 0
+        tokenizer.model_max_length = config.max_position_embeddings - offset
+    vocab_size = model.config.vocab_size
+    accelerator.print(f"model: {type(model).__name__}, {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M "
+                      f"parameters, vocab {vocab_size}, blocks of {seq}")
+
+    # --- data
+    train_dataset, eval_dataset = load_corpus(args, tokenizer, seq, vocab_size, accelerator)
+    collate_fn = lambda features: collate(features, tokenizer.pad_token_id)
+    specials = torch.tensor(tokenizer.all_special_ids, device=accelerator.device)
+    clock = {"seconds": 0.0, "tokens": 0, "real": 0, "positions": 0, "last": None, "pending": 0, "paused": False}
+
+    def compute_loss(model, batch):  # masks drawn here, at step time: the loader's prefetch cannot shift them
+        batch = dict(batch)
+        starts = batch.pop("word_start", None)
+        special = torch.isin(batch["input_ids"], specials) | (batch["attention_mask"] == 0)
+        batch["input_ids"], batch["labels"] = mask_tokens(batch["input_ids"], special, starts, tokenizer.mask_token_id,
+                                                          vocab_size, args.mlm_probability)
+        loss = model(**batch).loss
+        real = batch["attention_mask"].sum()
+        # throughput: the time from one step to the next, not counting evaluation and saving in between
+        now = time.perf_counter()
+        if clock["last"] is not None and not clock["paused"]:
+            clock["seconds"] += now - clock["last"]
+            clock["tokens"] += clock["pending"]
+        clock.update(last=now, pending=real, paused=False, real=clock["real"] + real,
+                     positions=clock["positions"] + batch["attention_mask"].numel())
+        return loss, {"padding_share": 1 - real / batch["attention_mask"].numel()}
+
+    def evaluate(arrays):  # timings stay out of the metrics: a resumed run must log what an uninterrupted one does
+        clock["paused"] = True
+        return {"perplexity": perplexity(arrays)}
+
+    model.register_forward_hook(per_example_nll, with_kwargs=True)
+
+    # --- train
+    start = time.perf_counter()
+    best = core.train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, collate_fn, evaluate=evaluate,
+                      compute_loss=compute_loss)
+    total = lambda x: accelerator.reduce(torch.as_tensor(x, device=accelerator.device).float(), "sum").item()
+    real, positions = total(clock["real"]), total(clock["positions"])
+    results = {"train_tokens": int(real), "train_seconds": time.perf_counter() - start,  # this run's part
+               "tokens_per_second": total(clock["tokens"]) / max(clock["seconds"], 1e-9),
+               "padding_share": 1 - real / max(positions, 1)}
+    accelerator.print(f"trained on {results['train_tokens']} tokens: {results['tokens_per_second']:.0f} tokens/s "
+                      f"(evaluation and saving not counted), padding {results['padding_share']:.1%}")
+    accelerator.print(f"best: {json.dumps(best)}")
+
+    # --- evaluate best/ again: it must load as a plain *ForMaskedLM and give the numbers it was chosen for
+    if eval_dataset is not None:
+        model = AutoModelForMaskedLM.from_pretrained(out / "best")
+        model.register_forward_hook(per_example_nll, with_kwargs=True)
+        loss, arrays = core.predict(accelerator, accelerator.prepare(model),
+                                    core.eval_loader(accelerator, eval_dataset, collate_fn, args), desc="[best] [VALID]")
+        evaluation = {"loss": loss, "perplexity": perplexity(arrays), "masked_tokens": int(arrays["logits"][:, 1].sum())}
+        accelerator.print(f"eval: {json.dumps(evaluation)}")
+        if accelerator.is_main_process:
+            (out / "eval_results.json").write_text(json.dumps(evaluation, indent=2) + "\n")
+    if accelerator.is_main_process:
+        (out / "train_results.json").write_text(json.dumps(results, indent=2) + "\n")
+    return {**best, **results}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,7 +1,7 @@
 """GLUE: the nine tasks in the classic TSV layout, or any sentence(-pair) classification or regression.
 
     accelerate launch glue.py --task_name sst2 --data_dir glue_data/SST-2 --model_name_or_path bert-base-cased \
-        --do_train --do_eval --do_predict --learning_rate 2e-5 --per_device_train_batch_size 32 --output_dir out/glue/sst2
+        --do_train --do_eval --do_predict --learning_rate 2e-5 --per_device_train_batch_size 32
 
 --data_dir is a task's folder as download_glue_data.py writes it; --dataset_name takes the same tasks from
 `datasets` (nyu-mll/glue) or a local folder; --train_file/--validation_file/--test_file (CSV, TSV, JSON
@@ -26,6 +26,7 @@ import core
 
 # task: (GLUE folder, text columns in its TSVs, label column, {label in the TSVs: label name} in id order
 #        (None: a regression), metrics (the first one picks best/))
+NLI = {"entailment": "entailment", "not_entailment": "not_entailment"}
 TASKS = {
     "cola": ("CoLA", ("sentence",), "label", {"0": "unacceptable", "1": "acceptable"}, ("matthews_correlation",)),
     "sst2": ("SST-2", ("sentence",), "label", {"0": "negative", "1": "positive"}, ("accuracy",)),
@@ -37,10 +38,8 @@ TASKS = {
     "mnli": ("MNLI", ("sentence1", "sentence2"), "gold_label",
              {"entailment": "entailment", "neutral": "neutral", "contradiction": "contradiction"},
              ("accuracy", "accuracy_mm")),
-    "qnli": ("QNLI", ("question", "sentence"), "label", {"entailment": "entailment", "not_entailment": "not_entailment"},
-             ("accuracy",)),
-    "rte": ("RTE", ("sentence1", "sentence2"), "label", {"entailment": "entailment", "not_entailment": "not_entailment"},
-            ("accuracy",)),
+    "qnli": ("QNLI", ("question", "sentence"), "label", NLI, ("accuracy",)),
+    "rte": ("RTE", ("sentence1", "sentence2"), "label", NLI, ("accuracy",)),
     "wnli": ("WNLI", ("sentence1", "sentence2"), "label", {"0": "not_entailment", "1": "entailment"}, ("accuracy",)),
 }
 HUB_COLUMNS = {"mrpc": ("sentence1", "sentence2"), "mnli": ("premise", "hypothesis")}  # where nyu-mll/glue differs
@@ -59,19 +58,21 @@ def parse_args(argv=None):
             action.help = "(default: the task's first metric: accuracy, f1, matthews_correlation or pearson)"
     parser.add_argument("--task_name", type=str.lower, default=None, help=f"one of {', '.join(TASKS)} (default: none)")
     parser.add_argument("--data_dir", default=None, help="the task's folder in the classic GLUE layout (default: none)")
-    parser.add_argument("--dataset_name", default=None, help="a `datasets` name (nyu-mll/glue) or local folder (default: none)")
+    parser.add_argument("--dataset_name", default=None,
+                        help="a `datasets` name (nyu-mll/glue) or a local folder (default: none)")
     parser.add_argument("--dataset_config_name", default=None, help="(default: the task name for GLUE, else none)")
     parser.add_argument("--train_file", default=None, help="CSV, TSV (quoting off) or JSON lines (default: none)")
     parser.add_argument("--validation_file", default=None, help="same format, with labels (default: none)")
     parser.add_argument("--test_file", default=None, help="same format, labels not needed (default: none)")
-    parser.add_argument("--diagnostic_file", default=None, help="MNLI only: the AX diagnostic TSV, predicted into AX.tsv (default: none)")
+    parser.add_argument("--diagnostic_file", default=None,
+                        help="MNLI only: GLUE's diagnostic.tsv, predicted into AX.tsv (default: none)")
     parser.add_argument("--text_columns", type=lambda s: tuple(s.split(",")), default=None,
                         help="one or two comma-separated columns (default: the task's; 'sentence' for custom files)")
     parser.add_argument("--label_column", default=None, help="(default: the task's; 'label' for custom files)")
-    parser.add_argument("--max_seq_length", type=int, default=128, help="tokens per example, longer pairs cut (default: 128)")
+    parser.add_argument("--max_seq_length", type=int, default=128, help="tokens per example or pair (default: 128)")
     parser.add_argument("--do_train", action="store_true", help="train, keep best/ by the dev metric (default: off)")
     parser.add_argument("--do_eval", action="store_true", help="evaluate best/ (or the model) on dev (default: off)")
-    parser.add_argument("--do_predict", action="store_true", help="write the submission file for the test set (default: off)")
+    parser.add_argument("--do_predict", action="store_true", help="write the test set's submission file (default: off)")
     parser.add_argument("--report", nargs="+", metavar="OUT_DIR", default=None,
                         help="print the results table of the runs under these folders, then stop (default: off)")
     args = parser.parse_args(argv)
@@ -107,8 +108,12 @@ def read_file(path, text_columns, label_column=None, index_column="index", names
     if not path.is_file():
         core.fail(f"{path}: no such file")
     required = [*text_columns, *([label_column] if label_column else [])]
-    examples = []
-    for number, row in _rows(path, required, names):
+    examples, rows = [], _rows(path, required, names)
+    try:
+        rows = list(rows)
+    except UnicodeDecodeError as e:
+        core.fail(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})")
+    for number, row in rows:
         missing = [c for c in required if c not in row]
         if missing:
             core.fail(f"{path}:{number}: no field '{missing[0]}' (fields: {', '.join(row)})")
@@ -137,7 +142,7 @@ def _rows(path, required, names=None):
                     except json.JSONDecodeError as e:
                         core.fail(f"{path}:{number}: not valid JSON ({e.msg}); expected one object per line")
                     if not isinstance(row, dict):
-                        core.fail(f"{path}:{number}: expected a JSON object like {{{', '.join(map(repr, required))}: ...}}")
+                        core.fail(f"{path}:{number}: expected a JSON object with {', '.join(required)}")
                     yield number, row
             return
         kind = "comma" if path.suffix == ".csv" else "tab"
@@ -153,7 +158,8 @@ def _rows(path, required, names=None):
                     core.fail(f"{path}:{reader.line_num}: no column '{missing[0]}' in the header ({', '.join(header)})")
                 continue
             if len(row) != len(header):
-                core.fail(f"{path}:{reader.line_num}: expected {len(header)} {kind}-separated columns, found {len(row)}")
+                core.fail(f"{path}:{reader.line_num}: expected {len(header)} {kind}-separated columns, "
+                          f"found {len(row)}")
             yield reader.line_num, dict(zip(header, row))
 
 
@@ -192,10 +198,12 @@ def sources(args):
             core.fail(f"{name}: cannot load ({(str(e).splitlines() or [type(e).__name__])[0]})")
         text = args.text_columns or HUB_COLUMNS.get(task) or (TASKS[task][1] if task else ("sentence",))
         label = args.label_column or "label"
-        src = lambda stem: lambda labelled: read_hub(dataset, name, stem.replace("dev", "validation"), text, label, labelled)
+        src = lambda stem: lambda labelled: read_hub(dataset, name, stem.replace("dev", "validation"), text, label,
+                                                     labelled)
     return {"train": src("train"),
             "eval": {"": src("dev_matched"), "_mm": src("dev_mismatched")} if mnli else {"": src("dev")},
-            "test": {"MNLI-m": src("test_matched"), "MNLI-mm": src("test_mismatched")} if mnli else {submission: src("test")}}
+            "test": {"MNLI-m": src("test_matched"), "MNLI-mm": src("test_mismatched")} if mnli
+            else {submission: src("test")}}
 
 
 def load(args, src, labelled):
@@ -210,13 +218,9 @@ def load(args, src, labelled):
 
 def is_regression(examples):
     """Floats make a regression; labels that are all integers (0/1) stay classes."""
-    def parses(kind, text):
-        try:
-            kind(text)
-            return True
-        except ValueError:
-            return False
-    return all(parses(float, e["label"]) for e in examples) and not all(parses(int, e["label"]) for e in examples)
+    number = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
+    labels = [e["label"] for e in examples]
+    return all(re.fullmatch(number, l) for l in labels) and not all(re.fullmatch(r"[-+]?\d+", l) for l in labels)
 
 
 # --- metrics
@@ -259,17 +263,16 @@ def align_labels(config, labels, model_name):
 
 # --- the results table
 def report(dirs):
-    runs = {}  # model -> task -> [[metric x100, ...] per run]
+    runs = {}  # model -> task -> [eval results of each run]
     for path in sorted({p.resolve() for d in dirs for p in Path(d).rglob("eval_results.json")}):
         state = path.parent / "training_state.json"
         run_args = json.loads(state.read_text())["args"] if state.exists() else {}
         task, results = run_args.get("task_name"), json.loads(path.read_text())
         if task not in TASKS or not all(k in results for k in TASKS[task][4]):
-            print(f"note: {path.parent} left out: no GLUE task and its metrics in training_state.json/eval_results.json",
-                  file=sys.stderr)
+            print(f"note: {path.parent} left out: no GLUE task name and metrics in its training_state.json and "
+                  "eval_results.json", file=sys.stderr)
             continue
-        runs.setdefault(run_args["model_name_or_path"], {}).setdefault(task, []).append(
-            [100 * results[k] for k in TASKS[task][4]])
+        runs.setdefault(run_args["model_name_or_path"], {}).setdefault(task, []).append(results)
     order = sorted(TASKS)
     names = {"matthews_correlation": "Matthews corr.", "accuracy": "acc.", "accuracy_mm": "mm acc.", "f1": "F1",
              "pearson": "Pearson", "spearmanr": "Spearman"}
@@ -277,14 +280,16 @@ def report(dirs):
              f"| | | | {' | '.join('/'.join(names[k] for k in TASKS[t][4]) for t in order)} |"]
     notes = []
     for model, tasks in runs.items():
-        best = {t: max(values, key=np.mean) for t, values in tasks.items()}  # the best run by the task's score
+        # the best run by the task's score, both metrics from that run (not the best of each metric)
+        best = {t: max(results, key=lambda r: task_score(t, r)) for t, results in tasks.items()}
 
         def average(included):
-            scores = [np.mean(best[t]) for t in included if t in best]
+            scores = [task_score(t, best[t]) for t in included if t in best]
             return "-" if not scores else f"{np.mean(scores):.2f}" + (
                 "" if len(scores) == len(included) else f" ({len(scores)}/{len(included)} tasks)")
-        cells = ["/".join(f"{v:.2f}" for v in best[t]) if t in best else "-" for t in order]
-        lines.append(f"| {model} | {average([t for t in order if t != 'wnli'])} | {average(order)} | {' | '.join(cells)} |")
+        cells = ["/".join(f"{100 * best[t][k]:.2f}" for k in TASKS[t][4]) if t in best else "-" for t in order]
+        without_wnli = average([t for t in order if t != "wnli"])
+        lines.append(f"| {model} | {without_wnli} | {average(order)} | {' | '.join(cells)} |")
         many = [f"{t} {len(v)}" for t, v in sorted(tasks.items()) if len(v) > 1]
         if many:
             notes.append(f"{model}: best of several runs: {', '.join(many)}")
@@ -334,9 +339,13 @@ def main(argv=None):
             core.fail(f"{e['where']}: label {e['label']!r} is not in {where} labels ({known})")
         else:
             e["label"] = to_id[e["label"]]
-    args.metric_for_best_model = args.metric_for_best_model or (spec[4][0] if spec else "pearson" if regression else "accuracy")
-    accelerator = core.setup(args, training=args.do_train)
+    if not args.metric_for_best_model:
+        args.metric_for_best_model = spec[4][0] if spec else "pearson" if regression else "accuracy"
     out = Path(args.output_dir)
+    if not args.do_train and (out / "training_state.json").exists() and not args.overwrite_output_dir:
+        core.fail(f"{out} holds a training run whose eval_results.json the report reads; evaluate into another "
+                  "--output_dir, or pass --overwrite_output_dir")
+    accelerator = core.setup(args, training=args.do_train)
 
     # --- model and tokenizer
     tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)

@@ -64,7 +64,8 @@ def rows(task, split, data):
     if task == "mrpc":
         ids = lambda i: f"{1000 + 2 * i}\t{1001 + 2 * i}"
         if test:
-            return ["index\t#1 ID\t#2 ID\t#1 String\t#2 String"] + [f"{i}\t{ids(i)}\t{a}\t{b}" for i, (a, b, _) in enumerate(data)]
+            return ["index\t#1 ID\t#2 ID\t#1 String\t#2 String"] + [
+                f"{i}\t{ids(i)}\t{a}\t{b}" for i, (a, b, _) in enumerate(data)]
         return ["\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String"] + [
             f"{code(y)}\t{ids(i)}\t{a}\t{b}" for i, (a, b, y) in enumerate(data)]
     if task == "stsb":
@@ -85,7 +86,8 @@ def rows(task, split, data):
         if test:
             return [head] + [meta(i, a, b) for i, (a, b, _) in enumerate(data)]
         if split == "train":
-            return [head + "\tlabel1\tgold_label"] + [f"{meta(i, a, b)}\t{code(y)}\t{code(y)}" for i, (a, b, y) in enumerate(data)]
+            return [head + "\tlabel1\tgold_label"] + [
+                f"{meta(i, a, b)}\t{code(y)}\t{code(y)}" for i, (a, b, y) in enumerate(data)]
         return [head + "\tlabel1\tlabel2\tlabel3\tlabel4\tlabel5\tgold_label"] + [
             f"{meta(i, a, b)}" + f"\t{code(y)}" * 6 for i, (a, b, y) in enumerate(data)]
     first, second = ("question", "sentence") if task == "qnli" else ("sentence1", "sentence2")  # QNLI, RTE, WNLI

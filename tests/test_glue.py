@@ -83,7 +83,8 @@ def test_reads_every_classic_layout(glue_data):
         dev_names = ["eval", "eval_mm"] if task == "mnli" else ["eval"]
         test_names = ["MNLI-m", "MNLI-mm"] if task == "mnli" else [folder]
         assert sorted(splits) == sorted(["train", *dev_names, *test_names])
-        assert [len(splits[n]) for n in ["train", *dev_names, *test_names]] == [200] + [60] * len(dev_names) + [40] * len(test_names)
+        sizes = [len(splits[n]) for n in ["train", *dev_names, *test_names]]
+        assert sizes == [SIZES[0]] + [SIZES[1]] * len(dev_names) + [SIZES[2]] * len(test_names)
         train = splits["train"]
         assert all(len(e["texts"]) == (1 if task in ("cola", "sst2") else 2) for e in train)
         assert all("\t" not in t for e in train for t in e["texts"])
@@ -183,7 +184,9 @@ def test_custom_csv_classification_and_jsonl_regression(tiny_bert, tmp_path):
     assert set(json.loads((out / "eval_results.json").read_text())) == {"loss", "pearson", "spearmanr", "mse"}
     assert json.loads((out / "training_state.json").read_text())["args"]["metric_for_best_model"] == "pearson"
     assert len(json.loads((out / "best" / "config.json").read_text())["id2label"]) == 1
-    assert not glue.is_regression([{"label": "0"}, {"label": "1"}]) and glue.is_regression([{"label": "0"}, {"label": "0.5"}])
+    regression = lambda *labels: glue.is_regression([{"label": l} for l in labels])
+    assert regression("0", "0.5") and regression("1e-3", "2") and regression("-1.5", "3.0")
+    assert not regression("0", "1") and not regression("0.5", "yes") and not regression("nan", "1.5")
 
 
 def test_datasets_folder_with_class_labels(tiny_bert, glue_data, tmp_path):
@@ -228,6 +231,9 @@ def test_label_order_follows_the_checkpoint(sst2_run, glue_data, tmp_path):
     AutoTokenizer.from_pretrained(sst2_run / "best").save_pretrained(tmp_path / "swapped")
     for name, checkpoint in (("original", sst2_run / "best"), ("swapped", tmp_path / "swapped")):
         glue.main(task_flags("sst2", glue_data, checkpoint, tmp_path / name, "--do_eval", "--do_predict"))
+    with pytest.raises(SystemExit) as e:  # evaluating into a training run's folder would change what the report reads
+        glue.main(task_flags("sst2", glue_data, tmp_path / "swapped", sst2_run, "--do_eval"))
+    assert e.value.code == 2
     original, swapped = (json.loads((tmp_path / n / "eval_results.json").read_text()) for n in ("original", "swapped"))
     assert swapped["accuracy"] == original["accuracy"] > 0.8
     assert submission(tmp_path / "swapped" / "SST-2.tsv") == submission(sst2_run / "SST-2.tsv")
@@ -268,7 +274,8 @@ def test_report_takes_the_best_seed_and_averages(tmp_path, capsys):
 
 # --- bad input: one line naming file and line, exit code 2, the run already in output_dir kept
 BAD = [
-    ("sst2", "train.tsv", "sentence\tlabel\na b \t1\nc d \t0\ne f\t1\textra\n", ":4: expected 2 tab-separated columns, found 3"),
+    ("sst2", "train.tsv", "sentence\tlabel\na b \t1\nc d \t0\ne f\t1\textra\n",
+     ":4: expected 2 tab-separated columns, found 3"),
     ("sst2", "train.tsv", "sentence\tlabel\na b \t1\nc d \t\n", ":3: no label in 'label'"),
     ("sst2", "train.tsv", "", ":1: no examples; the file is empty or holds only a header"),
     ("sst2", "train.tsv", "sentence\tlabel\n", ":1: no examples; the file is empty or holds only a header"),
@@ -277,6 +284,7 @@ BAD = [
     ("cola", "train.tsv", "gj04\t1\t\ta b .\ngj04\t0\ta b .\n", ":2: expected 4 tab-separated columns, found 3"),
     ("stsb", "train.tsv", "index\tsentence1\tsentence2\tscore\n0\ta\tb\t4.5\n1\ta\tb\thigh\n",
      ":3: label 'high' is not a number (a regression task)"),
+    ("rte", "test.tsv", "index\tsentence1\tsentence2\n0\ta\tb\n1\tcaf\xe9\tb\n".encode("latin-1"), ": not UTF-8 text"),
 ]
 
 
@@ -303,7 +311,7 @@ def test_bad_glue_file_is_one_clear_line(tiny_bert, glue_data, tmp_path, capsys,
     folder.mkdir()
     for f in (glue_data / fixtures_glue.FOLDERS[task]).iterdir():
         (folder / f.name).write_bytes(f.read_bytes())
-    (folder / name).write_text(content)
+    (folder / name).write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(SystemExit) as e:
         glue.main(["--task_name", task, "--data_dir", str(folder), *flags(tiny_bert, earlier_run),
                    "--do_train", "--do_eval", "--do_predict", "--overwrite_output_dir"])
@@ -317,7 +325,8 @@ def test_bad_glue_file_is_one_clear_line(tiny_bert, glue_data, tmp_path, capsys,
     ('{"text": "a", "label": 1.5}\n{"text": "b"}\n', '{"text": "a", "label": 1.5}\n', [], "train",
      ":2: no field 'label' (fields: text)"),
     ('{"text": "a", "label": 1.5}\n{"text": "b", "label": 2.5\n', "", [], "train", ":2: not valid JSON"),
-    ("text,label\na,yes\n", "text,label\na,yes\n", ["--task_name", "sst3"], None, "unknown task name 'sst3'; expected one of cola, sst2"),
+    ("text,label\na,yes\n", "text,label\na,yes\n", ["--task_name", "sst3"], None,
+     "unknown task name 'sst3'; expected one of cola, sst2"),
 ])
 def test_bad_custom_file_or_task_is_one_clear_line(tiny_bert, tmp_path, capsys, earlier_run, train, dev, extra, bad,
                                                    expected):
@@ -368,7 +377,7 @@ def test_real_glue_files_parse_with_the_published_counts():
 def test_real_glue_trains_a_few_steps(tiny_bert, tmp_path, task):
     glue.main(task_flags(task, SHARED / "glue", tiny_bert, tmp_path, "--do_train", "--do_eval", "--do_predict",
                          "--max_train_samples", 64, "--max_eval_samples", 64, "--max_train_steps", 2,
-                         "--max_seq_length", 64))
+                         "--max_seq_length", 32, "--per_device_eval_batch_size", 512))  # fast: 14k test examples
     results = json.loads((tmp_path / "eval_results.json").read_text())
     assert set(results) == {"loss", *glue.TASKS[task][4]} and np.isfinite(results["loss"])
     assert len(submission(tmp_path / f"{glue.TASKS[task][0]}.tsv")) == REAL_COUNTS[task][0][2]
@@ -377,6 +386,7 @@ def test_real_glue_trains_a_few_steps(tiny_bert, tmp_path, task):
 @REAL
 def test_real_qnli_evaluates_and_predicts_without_training(tiny_bert, tmp_path):
     results = glue.main(task_flags("qnli", SHARED / "glue", tiny_bert, tmp_path, "--do_eval", "--do_predict",
-                                   "--max_eval_samples", 64, "--max_seq_length", 64))
+                                   "--max_eval_samples", 64, "--max_seq_length", 32,
+                                   "--per_device_eval_batch_size", 512))
     assert set(results) == {"loss", "accuracy"} and not (tmp_path / "best").exists()
     assert set(submission(tmp_path / "QNLI.tsv")) <= {"entailment", "not_entailment"}

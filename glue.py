@@ -312,6 +312,8 @@ def main(argv=None):
         tests["AX"] = read_file(args.diagnostic_file, ("sentence1", "sentence2"))
     for e in (e for split in tests.values() for e in split):
         e["label"] = None  # test sets are predicted, never evaluated
+
+    # --- labels: the task's (a fine-tuned checkpoint's ids), or the training file's; every gold label checked
     try:
         config = AutoConfig.from_pretrained(args.model_name_or_path)
     except OSError as e:

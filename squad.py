@@ -1,0 +1,548 @@
+"""Extractive question answering, SQuAD v1.1 and v2.0, scored with the official metric.
+
+    accelerate launch squad.py --model bert-base-uncased --train_file train-v2.0.json \
+        --validation_file dev-v2.0.json --version_2_with_negative --learning_rate 3e-5 --output_dir out/squad2
+
+Files are in the official SQuAD JSON layout; --dataset_name takes squad / squad_v2 from `datasets`, a saved
+`datasets` folder, or a folder holding one train*.json and one dev*.json. Contexts are cut into windows of
+--max_seq_length tokens overlapping by --doc_stride; an answer is read back from the windows' start/end logits.
+Writes predictions.json, nbest_predictions.json, null_odds.json (v2) and eval_results.json next to best/ (a
+standard question-answering checkpoint). Without training data, the model is evaluated as it is.
+Score any predictions file, with the same numbers as the official evaluate-v1.1.py / evaluate-v2.0.py:
+    python squad.py --evaluate_only --validation_file dev-v2.0.json --predictions predictions.json --null_odds null_odds.json
+"""
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import string
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+import core
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    core.add_args(parser)
+    parser.set_defaults(output_dir="out/squad", metric_for_best_model="f1")
+    for action in parser._actions:  # core's help states core's defaults; these two are the task's here
+        if action.dest == "output_dir":
+            action.help = "where best/, last/, the predictions and eval_results.json go (default: out/squad)"
+        if action.dest == "metric_for_best_model":
+            action.help = "eval metric that picks best/ (default: f1)"
+    g = parser.add_argument_group("question answering (squad.py)")
+    g.add_argument("--train_file", default=None, help="SQuAD JSON to train on (default: none = evaluate only)")
+    g.add_argument("--validation_file", default=None, help="SQuAD JSON to evaluate on and pick best/ by (default: none)")
+    g.add_argument("--dataset_name", default=None, help="squad, squad_v2, a saved `datasets` folder or a folder with "
+                   "train*.json and dev*.json, instead of the files (default: none)")
+    g.add_argument("--dataset_config_name", default=None, help="(default: none)")
+    g.add_argument("--version_2_with_negative", action="store_true",
+                   help="SQuAD v2.0: questions may have no answer, predicted as '' (default: off, v1.1)")
+    g.add_argument("--max_seq_length", type=int, default=384, help="tokens per window, question included (default: 384)")
+    g.add_argument("--doc_stride", type=int, default=128, help="tokens shared by consecutive windows (default: 128)")
+    g.add_argument("--max_query_length", type=int, default=64, help="question tokens kept, the rest cut (default: 64)")
+    g.add_argument("--n_best_size", type=int, default=20, help="starts and ends tried per window, answers kept (default: 20)")
+    g.add_argument("--max_answer_length", type=int, default=30, help="longest answer in tokens (default: 30)")
+    g.add_argument("--null_score_diff_threshold", type=float, default=0.0,
+                   help="v2: predict no answer when null score - best span score exceeds this (default: 0.0)")
+    g.add_argument("--use_best_threshold", action="store_true", help="v2: after the dev evaluation, predict again with "
+                   "dev's best_f1_thresh and report both; tuned on dev, so optimistic (default: off)")
+    g.add_argument("--cache_dir", default=None, help="tokenized windows, keyed on data + tokenizer + settings "
+                   "(default: $HF_DATASETS_CACHE/squad_windows or ~/.cache/huggingface/datasets/squad_windows)")
+    g.add_argument("--overwrite_cache", action="store_true", help="tokenize again even if cached (default: off)")
+    g.add_argument("--preprocessing_num_workers", type=int, default=None, help="processes for tokenizing (default: 1)")
+    g.add_argument("--evaluate_only", action="store_true", help="no training: score --predictions, or else evaluate "
+                   "the model on the validation data (default: off)")
+    g.add_argument("--predictions", default=None, help="with --evaluate_only: a predictions.json to score (default: none)")
+    g.add_argument("--null_odds", default=None, help="with --predictions: null_odds.json, for best_* thresholds (default: none)")
+    g.add_argument("--na_prob_thresh", type=float, default=1.0, help="with --null_odds: questions whose null odds exceed "
+                   "this count as answered '' (the official script's -t; default: 1.0)")
+    args = parser.parse_args(argv)
+    if args.predictions or args.null_odds:
+        if not args.evaluate_only or not args.predictions or not args.validation_file:
+            parser.error("--predictions/--null_odds go with --evaluate_only and --validation_file")
+        return args
+    if not args.model_name_or_path:
+        parser.error("--model_name_or_path is required")
+    if args.dataset_name and (args.train_file or args.validation_file):
+        parser.error("give --dataset_name or --train_file/--validation_file, not both")
+    if not (args.dataset_name or args.train_file or args.validation_file):
+        parser.error("no data: give --train_file and/or --validation_file, or --dataset_name")
+    if args.evaluate_only and args.train_file:
+        parser.error("--evaluate_only does not train: drop --train_file")
+    if args.use_best_threshold and not args.version_2_with_negative:
+        parser.error("--use_best_threshold tunes the no-answer threshold: it needs --version_2_with_negative")
+    return args
+
+
+# --- reading: the official layout, checked; every question keeps where it came from
+def read_squad(path):
+    """[{id, question, context, answers: [{text, answer_start}], impossible, where}] of an official-layout file."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        core.fail(f"{path}: no such file")
+    except json.JSONDecodeError as e:
+        core.fail(f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg}); expected the SQuAD layout "
+                  '{"version": ..., "data": [{"title": ..., "paragraphs": [...]}]}')
+    except UnicodeDecodeError as e:
+        core.fail(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})")
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        core.fail(f'{path}: expected a JSON object with a "data" list of articles (the SQuAD layout)')
+    examples, seen = [], {}
+
+    def need(value, kind, where, what):
+        if not isinstance(value, kind):
+            core.fail(f"{path}: {where}: expected {what}, found {type(value).__name__}")
+        return value
+    for a, article in enumerate(data["data"]):
+        paragraphs = need(article.get("paragraphs") if isinstance(article, dict) else None, list, f"data[{a}]",
+                          'an article {"title": ..., "paragraphs": [...]}')
+        for p, paragraph in enumerate(paragraphs):
+            at = f"data[{a}].paragraphs[{p}]"
+            need(paragraph, dict, at, 'a paragraph {"context": ..., "qas": [...]}')
+            context = need(paragraph.get("context"), str, f"{at}.context", "the context text")
+            if not context.strip():
+                core.fail(f"{path}: {at}.context: empty; expected the paragraph's text")
+            for q, qa in enumerate(need(paragraph.get("qas"), list, f"{at}.qas", "a list of questions")):
+                where = f"{at}.qas[{q}]"
+                need(qa, dict, where, 'a question {"id": ..., "question": ..., "answers": [...]}')
+                qid = qa.get("id")
+                if not isinstance(qid, str) or not qid:
+                    core.fail(f"{path}: {where}: no \"id\"; expected a unique string id for every question")
+                if qid in seen:
+                    core.fail(f"{path}: {where}: duplicate id {qid!r} (also at {seen[qid]}); expected unique ids")
+                seen[qid] = where
+                where = f"{where} (id {qid})"
+                question = need(qa.get("question"), str, where, "a \"question\" string")
+                answers = need(qa.get("answers", []), list, where, 'a list of "answers"')
+                for answer in answers:
+                    if not (isinstance(answer, dict) and isinstance(answer.get("text"), str)
+                            and isinstance(answer.get("answer_start"), int)):
+                        core.fail(f'{path}: {where}: expected answers like {{"text": "...", "answer_start": 0}}, '
+                                  f"found {json.dumps(answer)[:80]}")
+                if qa.get("is_impossible") and answers:
+                    core.fail(f"{path}: {where}: is_impossible is true but it has {len(answers)} answers")
+                examples.append({"id": qid, "question": question, "context": context, "answers": answers,
+                                 "impossible": not answers, "where": f"{path}: {where}"})
+    if not examples:
+        core.fail(f"{path}: no questions; expected data[].paragraphs[].qas[]")
+    return examples
+
+
+def read_hub(args):
+    """{split: examples} from `datasets` (squad, squad_v2, a saved folder) or a folder of official files."""
+    folder = Path(args.dataset_name)
+    if folder.is_dir() and not (folder / "dataset_dict.json").exists():
+        splits = {}
+        for split, pattern in (("train", "train*.json"), ("validation", "dev*.json")):
+            found = sorted(folder.glob(pattern))
+            if len(found) > 1:
+                core.fail(f"{folder}: several {pattern} ({', '.join(p.name for p in found)}); expected one, or "
+                          "use --train_file/--validation_file")
+            if found:
+                splits[split] = read_squad(found[0])
+        if not splits:
+            core.fail(f"{folder}: no train*.json or dev*.json, and no saved `datasets` folder")
+        return splits
+    import datasets
+    try:
+        loaded = datasets.load_from_disk(str(folder)) if folder.is_dir() else \
+            datasets.load_dataset(args.dataset_name, args.dataset_config_name)
+    except Exception as e:  # noqa: BLE001 (datasets raises many kinds; one line is what the user needs)
+        core.fail(f"{args.dataset_name}: cannot load ({(str(e).splitlines() or [type(e).__name__])[0]})")
+    splits = {}
+    for split in ("train", "validation"):
+        if split not in loaded:
+            continue
+        rows = loaded[split]
+        missing = {"id", "question", "context", "answers"} - set(rows.column_names)
+        if missing:
+            core.fail(f"{args.dataset_name}[{split}]: no column {sorted(missing)[0]} (columns: {rows.column_names})")
+        splits[split] = [{"id": r["id"], "question": r["question"], "context": r["context"],
+                          "answers": [{"text": t, "answer_start": s} for t, s in
+                                      zip(r["answers"]["text"], r["answers"]["answer_start"])],
+                          "impossible": not r["answers"]["text"], "where": f"{args.dataset_name}[{split}] row {i}"}
+                         for i, r in enumerate(rows)]
+    return splits
+
+
+def check_answers(examples, name, training):
+    """Answers whose text is not at answer_start in the context: counted and warned about; in training the
+    first answer that matches is the label, and a question with none is dropped."""
+    bad, kept = [], []
+    for e in examples:
+        good = [a for a in e["answers"] if e["context"][a["answer_start"]:a["answer_start"] + len(a["text"])] == a["text"]]
+        if len(good) < len(e["answers"]):
+            a = next(a for a in e["answers"] if a not in good)
+            bad.append(f"{e['where']}: expected {a['text']!r} at {a['answer_start']}, found "
+                       f"{e['context'][a['answer_start']:a['answer_start'] + len(a['text'])]!r}")
+        if not training or e["impossible"] or good:
+            kept.append({**e, "label": good[0] if good and training else None})
+    if bad:
+        what = f"{len(examples) - len(kept)} questions skipped in training" if training else \
+            "kept: evaluation reads only the answer texts"
+        print(f"warning: {name}: {len(bad)} questions have an answer whose text is not at its answer_start ({what}); "
+              f"first: {bad[0]}", file=sys.stderr)
+    return kept
+
+
+# --- the official metric (evaluate-v1.1.py and evaluate-v2.0.py), same operations in the same order
+PUNCTUATION = set(string.punctuation)
+
+
+def normalize_answer(text):
+    """Lower case, no punctuation, no articles (a, an, the), single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in PUNCTUATION)
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
+def exact_score(gold, prediction):
+    return int(normalize_answer(gold) == normalize_answer(prediction))
+
+
+def f1_score(gold, prediction, version_2=True):
+    gold_tokens, predicted_tokens = normalize_answer(gold).split(), normalize_answer(prediction).split()
+    if version_2 and (not gold_tokens or not predicted_tokens):
+        return int(gold_tokens == predicted_tokens)  # v2: no answer scores 1 only against no answer
+    same = sum((Counter(gold_tokens) & Counter(predicted_tokens)).values())
+    if same == 0:
+        return 0
+    precision, recall = 1.0 * same / len(predicted_tokens), 1.0 * same / len(gold_tokens)
+    return (2 * precision * recall) / (precision + recall)
+
+
+def squad_v1_metrics(gold, predictions):
+    """gold: {id: [answer texts]} in file order. A missing prediction scores 0 (and is warned about)."""
+    exact = f1 = 0
+    missing = [q for q in gold if q not in predictions]
+    if missing:
+        print(f"warning: no prediction for {len(missing)} questions (first: {missing[0]}); they score 0", file=sys.stderr)
+    for q, texts in gold.items():
+        if q in predictions:
+            exact += max(exact_score(g, predictions[q]) for g in texts)
+            f1 += max(f1_score(g, predictions[q], version_2=False) for g in texts)
+    return {"exact_match": 100.0 * exact / len(gold), "f1": 100.0 * f1 / len(gold)}
+
+
+def squad_v2_metrics(gold, predictions, null_odds=None, na_prob_thresh=1.0):
+    """gold: {id: [answer texts]} in file order ([] = no answer). With null_odds, questions whose odds exceed
+    na_prob_thresh count as answered '', and best_exact/best_f1 sweep the threshold over the odds."""
+    has_answer = {q: bool(texts) for q, texts in gold.items()}
+    exact, f1 = {}, {}
+    for q, texts in gold.items():
+        texts = [t for t in texts if normalize_answer(t)] or [""]  # answers that normalise to '' are dropped
+        exact[q] = max(exact_score(g, predictions[q]) for g in texts)
+        f1[q] = max(f1_score(g, predictions[q]) for g in texts)
+    odds = null_odds if null_odds is not None else {q: 0.0 for q in predictions}
+    no_answer = lambda scores: {q: float(not has_answer[q]) if odds[q] > na_prob_thresh else s for q, s in scores.items()}
+    exact_t, f1_t = no_answer(exact), no_answer(f1)
+
+    def summary(qids, prefix=""):
+        return {f"{prefix}exact": 100.0 * sum(exact_t[q] for q in qids) / len(qids),
+                f"{prefix}f1": 100.0 * sum(f1_t[q] for q in qids) / len(qids), f"{prefix}total": len(qids)}
+    result = summary(list(exact_t))
+    for prefix, wanted in (("HasAns_", True), ("NoAns_", False)):
+        qids = [q for q, has in has_answer.items() if has == wanted]
+        if qids:
+            result.update(summary(qids, prefix))
+    if null_odds is not None:
+        for name, scores in (("exact", exact), ("f1", f1)):
+            result[f"best_{name}"], result[f"best_{name}_thresh"] = best_threshold(predictions, scores, odds, has_answer)
+    return result
+
+
+def best_threshold(predictions, scores, odds, has_answer):
+    """Answer '' above a threshold: sweep it over the sorted odds, keep the best total score."""
+    score = best = sum(1 for q in has_answer if not has_answer[q])  # every question answered ''
+    threshold = 0.0
+    for q in sorted(odds, key=lambda k: odds[k]):
+        if q not in scores:
+            continue
+        score += scores[q] if has_answer[q] else (-1 if predictions[q] else 0)
+        if score > best:
+            best, threshold = score, odds[q]
+    return 100.0 * best / len(scores), threshold
+
+
+def score(examples, predictions, version_2, null_odds=None, na_prob_thresh=1.0):
+    gold = {e["id"]: [a["text"] for a in e["answers"]] for e in examples}
+    return squad_v2_metrics(gold, predictions, null_odds, na_prob_thresh) if version_2 else \
+        squad_v1_metrics(gold, predictions)
+
+
+def read_json_map(path, kind, what):
+    try:
+        with open(path, encoding="utf-8") as f:
+            found = json.load(f)
+    except FileNotFoundError:
+        core.fail(f"{path}: no such file")
+    except json.JSONDecodeError as e:
+        core.fail(f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg}); expected {what}")
+    if not isinstance(found, dict) or not all(isinstance(v, kind) and not isinstance(v, bool) for v in found.values()):
+        core.fail(f"{path}: expected {what}")
+    return found
+
+
+def evaluate_file(args):
+    """--evaluate_only --predictions: the official script's numbers for a predictions file."""
+    examples = read_squad(args.validation_file)
+    version = str(json.loads(Path(args.validation_file).read_text(encoding="utf-8")).get("version", ""))
+    predictions = read_json_map(args.predictions, str, '{"question id": "answer text", ...}')
+    version_2 = args.version_2_with_negative or version.startswith("v2") or any(e["impossible"] for e in examples)
+    null_odds = read_json_map(args.null_odds, (int, float), '{"question id": number, ...}') if args.null_odds else None
+    missing = [e["id"] for e in examples if e["id"] not in predictions or (null_odds is not None and e["id"] not in null_odds)]
+    if version_2 and missing:
+        what = "prediction" if missing[0] not in predictions else "null odds"
+        core.fail(f"{args.predictions if what == 'prediction' else args.null_odds}: no {what} for {len(missing)} of "
+                  f"{len(examples)} questions of {args.validation_file} (first: {missing[0]}); expected all of them")
+    result = score(examples, predictions, version_2, null_odds, args.na_prob_thresh)
+    print(json.dumps(result, indent=2))
+    return result
+
+
+# --- windows: the tokenized features, cached
+def windows(batch, tokenizer, max_seq_length, doc_stride, max_query_length, training):
+    """Question + one window of the context per feature. Training: start/end token of the answer, or of CLS when
+    there is none or it is not wholly inside the window. Evaluation: the example id, and offsets kept only for
+    context tokens (None elsewhere), so an answer can never come from the question or special tokens."""
+    questions = [q.lstrip() for q in batch["question"]]  # leading spaces would only cost tokens
+    cut = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    questions = [q[:o[max_query_length - 1][1]] if len(o) > max_query_length else q for q, o in zip(questions, cut)]
+    encoded = tokenizer(questions, batch["context"], truncation="only_second", max_length=max_seq_length,
+                        stride=doc_stride, return_overflowing_tokens=True, return_offsets_mapping=True)
+    samples, offsets = encoded.pop("overflow_to_sample_mapping"), encoded.pop("offset_mapping")
+    out = {**encoded, **({"start_positions": [], "end_positions": []} if training else
+                         {"example_id": [], "cls_index": [], "offset_mapping": []})}
+    for i, (sample, offs) in enumerate(zip(samples, offsets)):
+        sequence = encoded.sequence_ids(i)
+        ids = encoded["input_ids"][i]
+        cls = ids.index(tokenizer.cls_token_id) if tokenizer.cls_token_id in ids else 0
+        if not training:
+            out["example_id"].append(batch["id"][sample])
+            out["cls_index"].append(cls)
+            out["offset_mapping"].append([o if s == 1 else None for o, s in zip(offs, sequence)])
+            continue
+        start, end = batch["answer_start"][sample], batch["answer_end"][sample]
+        first = sequence.index(1)
+        last = len(sequence) - 1 - sequence[::-1].index(1)
+        if start < 0 or offs[first][0] > start or offs[last][1] < end:
+            out["start_positions"].append(cls)
+            out["end_positions"].append(cls)
+            continue
+        a, b = first, last
+        while a <= last and offs[a][0] <= start:  # the last token starting at or before the answer
+            a += 1
+        while b >= first and offs[b][1] >= end:  # the first token ending at or after it
+            b -= 1
+        out["start_positions"].append(a - 1)
+        out["end_positions"].append(b + 1)
+    return out
+
+
+def featurize(examples, tokenizer, args, training, accelerator):
+    """windows() over the examples with datasets.map (batched), cached under --cache_dir by a key of the examples'
+    content, the tokenizer and the settings: a second run loads the windows instead of tokenizing again."""
+    import datasets
+
+    columns = {"id": [e["id"] for e in examples], "question": [e["question"] for e in examples],
+               "context": [e["context"] for e in examples]}
+    if training:
+        columns["answer_start"] = [e["label"]["answer_start"] if e["label"] else -1 for e in examples]
+        columns["answer_end"] = [e["label"]["answer_start"] + len(e["label"]["text"]) if e["label"] else -1
+                                 for e in examples]
+    backend = json.loads(tokenizer.backend_tokenizer.to_str())
+    backend.pop("truncation", None), backend.pop("padding", None)  # a call's settings, left on the tokenizer
+    settings = [args.max_seq_length, args.doc_stride, args.max_query_length, training, type(tokenizer).__name__,
+                backend, 1]  # 1: the version of windows()
+    key = hashlib.sha256(json.dumps([settings, columns]).encode()).hexdigest()[:24]
+    cache = Path(args.cache_dir or Path(os.environ.get("HF_DATASETS_CACHE", Path.home() / ".cache/huggingface/datasets"))
+                 / "squad_windows")
+    folder = cache / f"{'train' if training else 'eval'}-{key}"
+    with accelerator.main_process_first():  # the main process tokenizes, the others load its cache
+        if folder.is_dir() and not args.overwrite_cache:
+            accelerator.print(f"windows: loaded from {folder}")
+            return datasets.load_from_disk(str(folder))
+        features = datasets.Dataset.from_dict(columns).map(
+            windows, batched=True, remove_columns=list(columns), num_proc=args.preprocessing_num_workers,
+            fn_kwargs=dict(tokenizer=tokenizer, max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
+                           max_query_length=args.max_query_length, training=training), desc="tokenizing")
+        if accelerator.is_main_process:
+            tmp = folder.with_name(folder.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)  # a killed run's
+            features.save_to_disk(str(tmp))
+            shutil.rmtree(folder, ignore_errors=True)  # --overwrite_cache
+            os.replace(tmp, folder)
+        return features
+
+
+# --- post-processing: window logits -> one answer per question
+def postprocess(examples, meta, start_logits, end_logits, n_best_size=20, max_answer_length=30, version_2=False,
+                threshold=0.0):
+    """The n_best_size best starts x ends of every window, invalid spans skipped (outside the context, end before
+    start, longer than max_answer_length); v2: null score = the minimum over windows of the CLS start+end logits,
+    and '' is predicted when null score - best span score > threshold. Returns predictions, nbest, null_odds."""
+    windows_of = defaultdict(list)
+    for i, example_id in enumerate(meta["example_id"]):
+        windows_of[example_id].append(i)
+    predictions, nbest, null_odds = {}, {}, {}
+    for example in examples:
+        spans, null = [], None
+        for i in windows_of[example["id"]]:
+            offsets, start, end, cls = meta["offsets"][i], start_logits[i], end_logits[i], meta["cls_index"][i]
+            if null is None or start[cls] + end[cls] < null["score"]:
+                null = {"text": "", "score": float(start[cls] + end[cls]), "start_logit": float(start[cls]),
+                        "end_logit": float(end[cls])}
+            context = np.flatnonzero(offsets[:, 1] >= 0)  # also drops the -100 padding of shorter windows
+            starts = context[np.argsort(-start[context], kind="stable")[:n_best_size]]
+            ends = context[np.argsort(-end[context], kind="stable")[:n_best_size]]
+            valid = (ends[None, :] >= starts[:, None]) & (ends[None, :] < starts[:, None] + max_answer_length)
+            a, b = starts[np.nonzero(valid)[0]], ends[np.nonzero(valid)[1]]
+            spans.append(np.stack([start[a] + end[b], offsets[a, 0], offsets[b, 1], start[a], end[b]], axis=1))
+        spans = np.concatenate(spans) if spans else np.zeros((0, 5))
+        best, seen = [], set()
+        for total, a, b, start_logit, end_logit in spans[np.argsort(-spans[:, 0], kind="stable")]:
+            text = example["context"][int(a):int(b)]
+            if text.strip() and text not in seen:
+                seen.add(text)
+                best.append({"text": text, "score": float(total), "start_logit": float(start_logit),
+                             "end_logit": float(end_logit)})
+                if len(best) == n_best_size:
+                    break
+        top = best[0] if best else {"text": "", "score": -1e6}  # no span at all: only for an empty context
+        predictions[example["id"]] = top["text"]
+        if version_2:
+            null_odds[example["id"]] = null["score"] - top["score"]
+            if null_odds[example["id"]] > threshold:
+                predictions[example["id"]] = ""
+            best = sorted(best + [null], key=lambda s: -s["score"])[:n_best_size]
+        scores = np.array([s["score"] for s in best])
+        probabilities = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum() if best else []
+        nbest[example["id"]] = [{"text": s["text"], "probability": float(p), "start_logit": s["start_logit"],
+                                 "end_logit": s["end_logit"]} for s, p in zip(best, probabilities)]
+    return predictions, nbest, null_odds
+
+
+def window_meta(features):
+    """Example ids, CLS positions and offsets as arrays ((-1, -1) outside the context), read once."""
+    return {"example_id": features["example_id"], "cls_index": features["cls_index"],
+            "offsets": [np.array([o if o is not None else (-1, -1) for o in offs], dtype=np.int64).reshape(-1, 2)
+                        for offs in features["offset_mapping"]]}
+
+
+def write_json(path, obj):
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.predictions:
+        return evaluate_file(args)
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding
+
+    # --- data, read and checked before anything is written
+    if args.dataset_name:
+        splits = read_hub(args)
+        train, dev = splits.get("train"), splits.get("validation")
+    else:
+        train = read_squad(args.train_file) if args.train_file else None
+        dev = read_squad(args.validation_file) if args.validation_file else None
+    train = None if args.evaluate_only else train
+    if train is None and dev is None:
+        core.fail(f"{args.dataset_name}: no train or validation split")
+    for name, examples in (("training", train), ("validation", dev)):
+        unanswerable = [e for e in examples or [] if e["impossible"]]
+        if unanswerable and not args.version_2_with_negative:
+            core.fail(f"{unanswerable[0]['where']}: no answer (one of {len(unanswerable)} such {name} questions); "
+                      "SQuAD v2.0 data needs --version_2_with_negative")
+    if args.use_best_threshold and dev is None:
+        core.fail("--use_best_threshold needs validation data")
+    first = lambda examples, n: examples[:n] if n > 0 else examples  # questions, before they become windows
+    train = first(check_answers(train, "training data", True), args.max_train_samples) if train else None
+    dev = first(check_answers(dev, "validation data", False), args.max_eval_samples) if dev else None
+    accelerator = core.setup(args, training=train is not None)
+    out = Path(args.output_dir)
+
+    # --- model, tokenizer, windows
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
+        model = AutoModelForQuestionAnswering.from_pretrained(args.model_name_or_path)
+    except (OSError, ValueError) as e:
+        core.fail(f"{args.model_name_or_path}: cannot load ({str(e).splitlines()[0]})")
+    if tokenizer.padding_side != "right":
+        core.fail(f"{args.model_name_or_path}: the tokenizer pads on the left; squad.py puts the question first "
+                  "and needs right padding")
+    if args.max_seq_length > tokenizer.model_max_length:
+        accelerator.print(f"note: --max_seq_length {args.max_seq_length} is more than the model takes; using "
+                          f"{tokenizer.model_max_length}")
+        args.max_seq_length = tokenizer.model_max_length
+    room = args.max_seq_length - args.max_query_length - tokenizer.num_special_tokens_to_add(pair=True)
+    if args.doc_stride >= room:
+        core.fail(f"--doc_stride {args.doc_stride} must be less than the context tokens of a window, --max_seq_length "
+                  f"- --max_query_length - special tokens = {room}")
+    train_dataset = featurize(train, tokenizer, args, True, accelerator) if train else None
+    if dev:
+        dev_features = featurize(dev, tokenizer, args, False, accelerator)
+        meta = window_meta(dev_features)
+        eval_dataset = dev_features.remove_columns(["example_id", "cls_index", "offset_mapping"])
+    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8)
+    accelerator.print(f"questions: train {len(train or [])} -> {len(train_dataset or [])} windows, "
+                      f"dev {len(dev or [])} -> {len(eval_dataset) if dev else 0} windows")
+    version_2 = args.version_2_with_negative
+
+    def answer(arrays, threshold):
+        return postprocess(dev, meta, arrays["start_logits"], arrays["end_logits"], args.n_best_size,
+                           args.max_answer_length, version_2, threshold)
+
+    def evaluate(arrays):
+        predictions, _, null_odds = answer(arrays, args.null_score_diff_threshold)
+        # the odds at the threshold the predictions were made with: the official script's -n null_odds -t THRESHOLD
+        return score(dev, predictions, version_2, null_odds if version_2 else None, args.null_score_diff_threshold)
+
+    # --- train
+    if train:
+        best = core.train(args, accelerator, model, tokenizer, train_dataset, eval_dataset if dev else None, collator,
+                          evaluate=evaluate if dev else None, eval_keys=("start_logits", "end_logits"))
+        accelerator.print(f"best: {json.dumps(best)}")
+        model = AutoModelForQuestionAnswering.from_pretrained(out / "best")
+    if not dev:
+        return best
+    model = accelerator.prepare(model)
+
+    # --- evaluate best/ (or the model as given) on dev, write the predictions
+    _, arrays = core.predict(accelerator, model, core.eval_loader(accelerator, eval_dataset, collator, args),
+                             keys=("start_logits", "end_logits"), desc="[best] [VALID]" if train else "[VALID]")
+    predictions, nbest, null_odds = answer(arrays, args.null_score_diff_threshold)
+    results = evaluate(arrays)
+    accelerator.print(f"eval: {json.dumps(results)}")
+    written = {"predictions.json": predictions, "nbest_predictions.json": nbest}
+    if version_2:
+        written["null_odds.json"] = null_odds
+    if args.use_best_threshold:
+        # the google-research/bert workflow: the threshold is chosen on this dev set, so these numbers are optimistic
+        threshold = results["best_f1_thresh"]
+        tuned_predictions, _, _ = answer(arrays, threshold)
+        tuned = {"null_score_diff_threshold": threshold,
+                 **score(dev, tuned_predictions, True, null_odds, threshold)}
+        results["tuned_on_dev"] = tuned
+        written["predictions_tuned_on_dev.json"] = tuned_predictions
+        accelerator.print(f"eval with the threshold tuned on dev (optimistic): {json.dumps(tuned)}")
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, obj in {**written, "eval_results.json": results}.items():
+            write_json(out / name, obj)
+        accelerator.print(f"wrote {', '.join(written)} and eval_results.json to {out}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

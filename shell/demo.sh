@@ -37,3 +37,18 @@ run python ner.py \
   --num_train_epochs 2 \
   --learning_rate 3e-3 `# a random-init tiny model wants a large rate` \
   --per_device_train_batch_size 16
+
+# GLUE: a synthetic SST-2 folder in the classic layout, glue.py on the same tiny BERT, then the report
+run python tests/fixtures_glue.py "$DEMO/glue" --tasks sst2 --sizes 2000,200,200
+run python glue.py \
+  --task_name sst2 \
+  --data_dir "$DEMO/glue/SST-2" \
+  --model_name_or_path "$DEMO/tiny-bert" \
+  --do_train \
+  --do_eval \
+  --do_predict \
+  --output_dir "$DEMO/glue-runs/sst2" \
+  --overwrite_output_dir \
+  --learning_rate 3e-3 `# a random-init tiny model wants a large rate` \
+  --per_device_train_batch_size 16
+run python glue.py --report "$DEMO/glue-runs"

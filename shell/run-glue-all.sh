@@ -27,7 +27,7 @@ for TASK in cola sst2 mrpc stsb qqp mnli qnli rte wnli; do
     *) SEEDS=42 ;;
   esac
   for SEED in $SEEDS; do
-    TASK=$TASK SEED=$SEED GLUE_DIR=$GLUE_DIR OUTPUT_DIR=out/glue/$TASK-seed$SEED bash shell/run-glue.sh "$@"
+    SEED=$SEED GLUE_DIR=$GLUE_DIR OUTPUT_DIR=out/glue/$TASK-seed$SEED bash shell/run-glue.sh "$TASK" "$@"
   done
 done
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One GLUE task, fine-tuned from bert-base-cased: the seed's run-glue.sh on our loop.
-#   TASK=sst2 ./shell/run-glue.sh -v      TASK: cola sst2 mrpc stsb qqp mnli qnli rte wnli (default sst2)
+#   ./shell/run-glue.sh TASK -v     TASK: cola sst2 mrpc stsb qqp mnli qnli rte wnli (default: $TASK or sst2)
 # Hyper-parameters of the Hugging Face text-classification example: lr 2e-5, batch 32, 3 epochs, 128 tokens.
 # Expected, SST-2: dev accuracy 92.4 (the seed's README: eval_accuracy = 0.9243 from its run-glue.sh with
 # bert-base-cased, 2020-10-29; Hugging Face reports 92.32 for the same setting). Other tasks: run-glue-all.sh.
@@ -10,7 +10,7 @@
 # Outputs: out/glue/$TASK (OUTPUT_DIR to change; rerunning replaces it): best/, eval_results.json and the
 # submission file for the test set (SST-2.tsv, MNLI-m.tsv + MNLI-mm.tsv, ...). SEED picks the seed (default 42).
 source "$(dirname "$0")/_common.sh"
-TASK=${TASK:-sst2}
+TASK=${POSITIONAL[0]:-${TASK:-sst2}}
 SEED=${SEED:-42}
 GLUE_DIR=${GLUE_DIR:-../shared/data/glue}
 OUTPUT_DIR=${OUTPUT_DIR:-out/glue/$TASK}

@@ -38,8 +38,9 @@ import core
 # position ids start after padding_idx in these models: max_position_embeddings = max_seq_length + pad id + 1
 OFFSET_POSITIONS = {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "roberta-prelayernorm", "data2vec-text",
                     "longformer", "ibert", "mpnet", "luke", "xmod", "esm"}
-SPECIALS = {"bpe": ["<s>", "<pad>", "</s>", "<unk>", "<mask>"], "wordpiece": ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
-            "unigram": ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"]}
+SPECIALS = {"bpe": ["<s>", "<pad>", "</s>", "<unk>", "<mask>"],  # RoBERTa's ids
+            "wordpiece": ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],  # BERT's
+            "unigram": ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"]}  # ALBERT's names
 SPECIALS["sentencepiece"] = SPECIALS["unigram"]
 
 
@@ -61,15 +62,17 @@ def parse_args(argv=None):
     m.add_argument("--mlm_probability", type=float, default=0.15, help="share of tokens to predict (default: 0.15)")
     m.add_argument("--whole_word_mask", action="store_true", help="mask all tokens of a chosen word (default: off)")
     m.add_argument("--model_type", default=None, help="new model: roberta, bert, ... (default: from --config_name)")
-    m.add_argument("--config_name", default=None, help="new model: config JSON or folder (default: the type's defaults)")
-    m.add_argument("--config_overrides", default=None, help='e.g. "num_hidden_layers=6,hidden_size=512" (default: none)')
+    m.add_argument("--config_name", default=None, help="new model: config JSON or folder (default: type defaults)")
+    m.add_argument("--config_overrides", default=None, help='"num_hidden_layers=6,hidden_size=512" (default: none)')
     m.add_argument("--tokenizer_name", default=None, help="tokenizer folder (default: --model_name_or_path's)")
     t = parser.add_argument_group("tokenizer training")
     t.add_argument("--train_tokenizer", choices=sorted(SPECIALS), default=None,
-                   help="train one on --train_file: bpe (RoBERTa), wordpiece (BERT), unigram, sentencepiece (default: off)")
+                   help="train one on --train_file: bpe (RoBERTa), wordpiece (BERT), unigram, sentencepiece "
+                        "(default: off)")
     t.add_argument("--vocab_size", type=int, default=32000, help="(default: 32000)")
     t.add_argument("--min_frequency", type=int, default=2, help="bpe/wordpiece: rarest pair merged (default: 2)")
-    t.add_argument("--input_sentence_size", type=int, default=0, help="train on a seeded sample of N lines (default: 0 = all)")
+    t.add_argument("--input_sentence_size", type=int, default=0,
+                   help="train on a seeded sample of N lines (default: 0 = all)")
     t.add_argument("--lowercase", action="store_true", help="wordpiece: uncased, accents stripped (default: cased)")
     t.add_argument("--tokenizer_only", action="store_true", help="stop after training the tokenizer (default: off)")
     args = parser.parse_args(argv)
@@ -162,7 +165,8 @@ def train_tokenizer(args, lines):
         sp = spm.SentencePieceProcessor(model_proto=proto.getvalue())
         charsmap = sentencepiece_model_pb2.ModelProto.FromString(proto.getvalue()).normalizer_spec.precompiled_charsmap
         tok = Tokenizer(models.Unigram([(sp.id_to_piece(i), sp.get_score(i)) for i in range(len(sp))], unk_id=1))
-        tok.normalizer = normalizers.Sequence([normalizers.Precompiled(charsmap), normalizers.Replace(Regex(" {2,}"), " ")])
+        tok.normalizer = normalizers.Sequence([normalizers.Precompiled(charsmap),
+                                               normalizers.Replace(Regex(" {2,}"), " ")])
         args.spm_model = proto.getvalue()
     tok.pre_tokenizer, tok.decoder = pre_tokenizers.Metaspace(), decoders.Metaspace()
     pair = 0 if args.model_type in OFFSET_POSITIONS else 1  # RoBERTa-like models have one token type
@@ -171,6 +175,25 @@ def train_tokenizer(args, lines):
         special_tokens=[(t, tok.token_to_id(t)) for t in ("[CLS]", "[SEP]")])
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", cls_token="[CLS]",
                                    sep_token="[SEP]", mask_token="[MASK]")
+
+
+def save_tokenizer(args, folder):
+    """Trains the tokenizer and saves it, with vocab.txt (wordpiece) or spiece.model (sentencepiece) beside it
+    for tools that read those; prints its tokens per word on the first 10,000 lines."""
+    start = time.perf_counter()
+    tokenizer = train_tokenizer(args, read_lines(args.train_file, args.input_sentence_size, args.seed))
+    tokenizer.model_max_length = args.max_seq_length or 512
+    tokenizer.save_pretrained(folder)
+    if args.train_tokenizer == "wordpiece":
+        (folder / "vocab.txt").write_text("\n".join(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer)))))
+                                          + "\n", encoding="utf-8")
+    if args.train_tokenizer == "sentencepiece":
+        (folder / "spiece.model").write_bytes(args.spm_model)
+    sample = list(islice(read_lines(args.train_file), 10_000))
+    tokens = sum(map(len, tokenizer(sample, add_special_tokens=False)["input_ids"]))
+    words = max(1, sum(len(s.split()) for s in sample))
+    print(f"tokenizer: {args.train_tokenizer}, {len(tokenizer)} tokens in {time.perf_counter() - start:.0f} s, "
+          f"{tokens / words:.3f} tokens per word on {len(sample)} lines -> {folder}")
 
 
 # --- model config
@@ -209,7 +232,8 @@ def new_config(args, values, model_type, tokenizer, seq):
             setattr(config, f"{name}_token_id", getattr(tokenizer, f"{name}_token_id"))
     need = seq + (tokenizer.pad_token_id + 1 if model_type in OFFSET_POSITIONS else 0)
     if "max_position_embeddings" in explicit and config.max_position_embeddings < need:
-        core.fail(f"max_position_embeddings {config.max_position_embeddings} < {need} needed for --max_seq_length {seq}")
+        core.fail(f"max_position_embeddings {config.max_position_embeddings} < {need} needed for "
+                  f"--max_seq_length {seq}")
     if "max_position_embeddings" not in explicit:
         config.max_position_embeddings = need
     return config
@@ -274,7 +298,8 @@ def load_corpus(args, tokenizer, seq, vocab_size, accelerator):
     evaluation = load([args.validation_file], False) if args.validation_file else None
     if evaluation is None and args.validation_split_percentage > 0:
         if args.streaming:
-            core.fail("--streaming cannot sample a validation split: give --validation_file or --validation_split_percentage 0")
+            core.fail("--streaming cannot sample a validation split: give --validation_file or "
+                      "--validation_split_percentage 0")
         try:  # a seeded random sample of lines, not the first ones
             split = train.train_test_split(test_size=args.validation_split_percentage / 100, seed=args.seed)
         except ValueError as e:
@@ -301,11 +326,13 @@ def load_corpus(args, tokenizer, seq, vocab_size, accelerator):
                                    whole_word=args.whole_word_mask))
         if not args.line_by_line:
             lines = ds
-            ds = ds.map(pack, batched=True, batch_size=10_000, fn_kwargs=dict(seq=seq, cls=cls, sep=sep), **opts("pack"))
+            ds = ds.map(pack, batched=True, batch_size=10_000, fn_kwargs=dict(seq=seq, cls=cls, sep=sep),
+                        **opts("pack"))
             if not streaming and len(ds) == 0:
-                source = " ".join(args.train_file) if name == "train" or not args.validation_file else args.validation_file
-                core.fail(f"{source}: {sum(map(len, lines['input_ids']))} tokens{' in the validation split' * (source != args.validation_file and name == 'eval')}, "
-                          f"fewer than one block of --max_seq_length {seq}; lower it or use --line_by_line")
+                source = args.validation_file if name == "eval" else None
+                source = source or " ".join(args.train_file) + (" (validation split)" if name == "eval" else "")
+                core.fail(f"{source}: {sum(map(len, lines['input_ids']))} tokens, fewer than one block of "
+                          f"--max_seq_length {seq}; lower it or use --line_by_line")
         if name == "eval":
             ds = ds.map(fixed_masks, batched=True, with_indices=True, remove_columns=ds.column_names, fn_kwargs=masks,
                         **opts("mask"))
@@ -385,20 +412,7 @@ def main(argv=None):
     # --- tokenizer: trained here (kept when resuming), or the model's / --tokenizer_name's
     if args.train_tokenizer and not (args.resume_from_checkpoint and (out / "tokenizer").is_dir()):
         if accelerator.is_main_process:
-            start = time.perf_counter()
-            tokenizer = train_tokenizer(args, read_lines(args.train_file, args.input_sentence_size, args.seed))
-            tokenizer.model_max_length = args.max_seq_length or 512
-            tokenizer.save_pretrained(out / "tokenizer")
-            if args.train_tokenizer == "wordpiece":  # for tools that read vocab.txt (BertTokenizerLegacy, the seed)
-                (out / "tokenizer" / "vocab.txt").write_text("\n".join(tokenizer.convert_ids_to_tokens(
-                    list(range(len(tokenizer))))) + "\n", encoding="utf-8")
-            if args.train_tokenizer == "sentencepiece":
-                (out / "tokenizer" / "spiece.model").write_bytes(args.spm_model)
-            sample = list(islice(read_lines(args.train_file), 10_000))
-            tokens = sum(map(len, tokenizer(sample, add_special_tokens=False)["input_ids"]))
-            print(f"tokenizer: {args.train_tokenizer}, {len(tokenizer)} tokens, {time.perf_counter() - start:.0f} s; "
-                  f"{tokens / max(1, sum(len(s.split()) for s in sample)):.3f} tokens per word on the first "
-                  f"{len(sample)} lines -> {out / 'tokenizer'}")
+            save_tokenizer(args, out / "tokenizer")
         accelerator.wait_for_everyone()
     if args.tokenizer_only:
         return {}
@@ -429,7 +443,7 @@ def main(argv=None):
     train_dataset, eval_dataset = load_corpus(args, tokenizer, seq, vocab_size, accelerator)
     collate_fn = lambda features: collate(features, tokenizer.pad_token_id)
     specials = torch.tensor(tokenizer.all_special_ids, device=accelerator.device)
-    clock = {"seconds": 0.0, "tokens": 0, "real": 0, "positions": 0, "last": None, "pending": 0, "paused": False}
+    clock = {"seconds": 0.0, "tokens": 0, "real": 0, "positions": 0, "last": None}
 
     def compute_loss(model, batch):  # masks drawn here, at step time: the loader's prefetch cannot shift them
         batch = dict(batch)
@@ -438,18 +452,16 @@ def main(argv=None):
         batch["input_ids"], batch["labels"] = mask_tokens(batch["input_ids"], special, starts, tokenizer.mask_token_id,
                                                           vocab_size, args.mlm_probability)
         loss = model(**batch).loss
-        real = batch["attention_mask"].sum()
-        # throughput: the time from one step to the next, not counting evaluation and saving in between
-        now = time.perf_counter()
-        if clock["last"] is not None and not clock["paused"]:
+        real, now = batch["attention_mask"].sum(), time.perf_counter()
+        if clock["last"] is not None:  # throughput: step to step, leaving out evaluation and saving (see evaluate)
             clock["seconds"] += now - clock["last"]
             clock["tokens"] += clock["pending"]
-        clock.update(last=now, pending=real, paused=False, real=clock["real"] + real,
+        clock.update(last=now, pending=real, real=clock["real"] + real,
                      positions=clock["positions"] + batch["attention_mask"].numel())
         return loss, {"padding_share": 1 - real / batch["attention_mask"].numel()}
 
     def evaluate(arrays):  # timings stay out of the metrics: a resumed run must log what an uninterrupted one does
-        clock["paused"] = True
+        clock["last"] = None
         return {"perplexity": perplexity(arrays)}
 
     model.register_forward_hook(per_example_nll, with_kwargs=True)
@@ -471,9 +483,10 @@ def main(argv=None):
     if eval_dataset is not None:
         model = AutoModelForMaskedLM.from_pretrained(out / "best")
         model.register_forward_hook(per_example_nll, with_kwargs=True)
-        loss, arrays = core.predict(accelerator, accelerator.prepare(model),
-                                    core.eval_loader(accelerator, eval_dataset, collate_fn, args), desc="[best] [VALID]")
-        evaluation = {"loss": loss, "perplexity": perplexity(arrays), "masked_tokens": int(arrays["logits"][:, 1].sum())}
+        loader = core.eval_loader(accelerator, eval_dataset, collate_fn, args)
+        loss, arrays = core.predict(accelerator, accelerator.prepare(model), loader, desc="[best] [VALID]")
+        evaluation = {"loss": loss, "perplexity": perplexity(arrays),
+                      "masked_tokens": int(arrays["logits"][:, 1].sum())}
         accelerator.print(f"eval: {json.dumps(evaluation)}")
         if accelerator.is_main_process:
             (out / "eval_results.json").write_text(json.dumps(evaluation, indent=2) + "\n")

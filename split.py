@@ -24,11 +24,14 @@ import core
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data_path", required=True, help="the corpus, one text per line (required)")
-    parser.add_argument("--base_path", required=True, help="data.txt -> data.train.txt, data.valid.txt, data.test.txt (required)")
-    parser.add_argument("--ratio", type=int, default=1000, help="valid and test each get 1/ratio of the lines (default: 1000)")
+    parser.add_argument("--base_path", required=True,
+                        help="data.txt -> data.train.txt, data.valid.txt, data.test.txt (required)")
+    parser.add_argument("--ratio", type=int, default=1000,
+                        help="valid and test each get 1/ratio of the lines (default: 1000)")
     parser.add_argument("--seed", type=int, default=42, help="(default: 42)")
     parser.add_argument("--num_shards", type=int, default=1, help="train files; 1 = data.train.txt (default: 1)")
-    parser.add_argument("--keep_order", action="store_true", help="keep the corpus order in each part (default: shuffle)")
+    parser.add_argument("--keep_order", action="store_true",
+                        help="keep the corpus order in each part (default: shuffle)")
     parser.add_argument("--buffer_mb", type=float, default=256, help="memory for the shuffle, in MB (default: 256)")
     args = parser.parse_args(argv)
     if args.ratio < 2 or args.num_shards < 1 or args.buffer_mb <= 0:

@@ -9,7 +9,8 @@ Files are in the official SQuAD JSON layout; --dataset_name takes squad / squad_
 Writes predictions.json, nbest_predictions.json, null_odds.json (v2) and eval_results.json next to best/ (a
 standard question-answering checkpoint). Without training data, the model is evaluated as it is.
 Score any predictions file, with the same numbers as the official evaluate-v1.1.py / evaluate-v2.0.py:
-    python squad.py --evaluate_only --validation_file dev-v2.0.json --predictions predictions.json --null_odds null_odds.json
+    python squad.py --evaluate_only --validation_file dev-v2.0.json --predictions out/squad2/predictions.json \
+        --null_odds out/squad2/null_odds.json
 """
 import argparse
 import hashlib
@@ -38,16 +39,18 @@ def parse_args(argv=None):
             action.help = "eval metric that picks best/ (default: f1)"
     g = parser.add_argument_group("question answering (squad.py)")
     g.add_argument("--train_file", default=None, help="SQuAD JSON to train on (default: none = evaluate only)")
-    g.add_argument("--validation_file", default=None, help="SQuAD JSON to evaluate on and pick best/ by (default: none)")
+    g.add_argument("--validation_file", default=None, help="SQuAD JSON to evaluate and pick best/ on (default: none)")
     g.add_argument("--dataset_name", default=None, help="squad, squad_v2, a saved `datasets` folder or a folder with "
                    "train*.json and dev*.json, instead of the files (default: none)")
     g.add_argument("--dataset_config_name", default=None, help="(default: none)")
     g.add_argument("--version_2_with_negative", action="store_true",
                    help="SQuAD v2.0: questions may have no answer, predicted as '' (default: off, v1.1)")
-    g.add_argument("--max_seq_length", type=int, default=384, help="tokens per window, question included (default: 384)")
+    g.add_argument("--max_seq_length", type=int, default=384, help="tokens per window, question included "
+                   "(default: 384)")
     g.add_argument("--doc_stride", type=int, default=128, help="tokens shared by consecutive windows (default: 128)")
     g.add_argument("--max_query_length", type=int, default=64, help="question tokens kept, the rest cut (default: 64)")
-    g.add_argument("--n_best_size", type=int, default=20, help="starts and ends tried per window, answers kept (default: 20)")
+    g.add_argument("--n_best_size", type=int, default=20, help="starts and ends tried per window; answers kept "
+                   "(default: 20)")
     g.add_argument("--max_answer_length", type=int, default=30, help="longest answer in tokens (default: 30)")
     g.add_argument("--null_score_diff_threshold", type=float, default=0.0,
                    help="v2: predict no answer when null score - best span score exceeds this (default: 0.0)")
@@ -59,10 +62,13 @@ def parse_args(argv=None):
     g.add_argument("--preprocessing_num_workers", type=int, default=None, help="processes for tokenizing (default: 1)")
     g.add_argument("--evaluate_only", action="store_true", help="no training: score --predictions, or else evaluate "
                    "the model on the validation data (default: off)")
-    g.add_argument("--predictions", default=None, help="with --evaluate_only: a predictions.json to score (default: none)")
-    g.add_argument("--null_odds", default=None, help="with --predictions: null_odds.json, for best_* thresholds (default: none)")
-    g.add_argument("--na_prob_thresh", type=float, default=1.0, help="with --null_odds: questions whose null odds exceed "
-                   "this count as answered '' (the official script's -t; default: 1.0)")
+    g.add_argument("--predictions", default=None, help="with --evaluate_only: the predictions.json to score "
+                   "(default: none)")
+    g.add_argument("--null_odds", default=None, help="with --predictions: null_odds.json, for the best_* thresholds "
+                   "(default: none)")
+    g.add_argument("--na_prob_thresh", type=float, default=1.0, help="with --null_odds: questions whose null odds "
+                   "exceed this count as answered ''; the official script's -t: give the threshold the predictions "
+                   "were made with (default: 1.0)")
     args = parser.parse_args(argv)
     if args.predictions or args.null_odds:
         if not args.evaluate_only or not args.predictions or not args.validation_file:
@@ -179,11 +185,11 @@ def check_answers(examples, name, training):
     first answer that matches is the label, and a question with none is dropped."""
     bad, kept = [], []
     for e in examples:
-        good = [a for a in e["answers"] if e["context"][a["answer_start"]:a["answer_start"] + len(a["text"])] == a["text"]]
+        at = lambda a: e["context"][a["answer_start"]:a["answer_start"] + len(a["text"])]
+        good = [a for a in e["answers"] if at(a) == a["text"]]
         if len(good) < len(e["answers"]):
             a = next(a for a in e["answers"] if a not in good)
-            bad.append(f"{e['where']}: expected {a['text']!r} at {a['answer_start']}, found "
-                       f"{e['context'][a['answer_start']:a['answer_start'] + len(a['text'])]!r}")
+            bad.append(f"{e['where']}: expected {a['text']!r} at {a['answer_start']}, found {at(a)!r}")
         if not training or e["impossible"] or good:
             kept.append({**e, "label": good[0] if good and training else None})
     if bad:
@@ -224,7 +230,8 @@ def squad_v1_metrics(gold, predictions):
     exact = f1 = 0
     missing = [q for q in gold if q not in predictions]
     if missing:
-        print(f"warning: no prediction for {len(missing)} questions (first: {missing[0]}); they score 0", file=sys.stderr)
+        print(f"warning: no prediction for {len(missing)} questions (first: {missing[0]}); they score 0",
+              file=sys.stderr)
     for q, texts in gold.items():
         if q in predictions:
             exact += max(exact_score(g, predictions[q]) for g in texts)
@@ -242,7 +249,8 @@ def squad_v2_metrics(gold, predictions, null_odds=None, na_prob_thresh=1.0):
         exact[q] = max(exact_score(g, predictions[q]) for g in texts)
         f1[q] = max(f1_score(g, predictions[q]) for g in texts)
     odds = null_odds if null_odds is not None else {q: 0.0 for q in predictions}
-    no_answer = lambda scores: {q: float(not has_answer[q]) if odds[q] > na_prob_thresh else s for q, s in scores.items()}
+    no_answer = lambda scores: {q: float(not has_answer[q]) if odds[q] > na_prob_thresh else s
+                                for q, s in scores.items()}
     exact_t, f1_t = no_answer(exact), no_answer(f1)
 
     def summary(qids, prefix=""):
@@ -255,7 +263,8 @@ def squad_v2_metrics(gold, predictions, null_odds=None, na_prob_thresh=1.0):
             result.update(summary(qids, prefix))
     if null_odds is not None:
         for name, scores in (("exact", exact), ("f1", f1)):
-            result[f"best_{name}"], result[f"best_{name}_thresh"] = best_threshold(predictions, scores, odds, has_answer)
+            best, threshold = best_threshold(predictions, scores, odds, has_answer)
+            result[f"best_{name}"], result[f"best_{name}_thresh"] = best, threshold
     return result
 
 
@@ -270,6 +279,13 @@ def best_threshold(predictions, scores, odds, has_answer):
         if score > best:
             best, threshold = score, odds[q]
     return 100.0 * best / len(scores), threshold
+
+
+def tuned_threshold(results, examples, null_odds):
+    """The threshold of best_f1. The official sweep starts from "'' everywhere" and reports 0.0 when nothing
+    beats it; the threshold that does that is below every null odds."""
+    everywhere = 100.0 * sum(e["impossible"] for e in examples) / len(examples)
+    return min(null_odds.values()) - 1.0 if results["best_f1"] == everywhere else results["best_f1_thresh"]
 
 
 def score(examples, predictions, version_2, null_odds=None, na_prob_thresh=1.0):
@@ -298,7 +314,8 @@ def evaluate_file(args):
     predictions = read_json_map(args.predictions, str, '{"question id": "answer text", ...}')
     version_2 = args.version_2_with_negative or version.startswith("v2") or any(e["impossible"] for e in examples)
     null_odds = read_json_map(args.null_odds, (int, float), '{"question id": number, ...}') if args.null_odds else None
-    missing = [e["id"] for e in examples if e["id"] not in predictions or (null_odds is not None and e["id"] not in null_odds)]
+    missing = [e["id"] for e in examples
+               if e["id"] not in predictions or (null_odds is not None and e["id"] not in null_odds)]
     if version_2 and missing:
         what = "prediction" if missing[0] not in predictions else "null odds"
         core.fail(f"{args.predictions if what == 'prediction' else args.null_odds}: no {what} for {len(missing)} of "
@@ -363,8 +380,8 @@ def featurize(examples, tokenizer, args, training, accelerator):
     settings = [args.max_seq_length, args.doc_stride, args.max_query_length, training, type(tokenizer).__name__,
                 backend, 1]  # 1: the version of windows()
     key = hashlib.sha256(json.dumps([settings, columns]).encode()).hexdigest()[:24]
-    cache = Path(args.cache_dir or Path(os.environ.get("HF_DATASETS_CACHE", Path.home() / ".cache/huggingface/datasets"))
-                 / "squad_windows")
+    default = Path(os.environ.get("HF_DATASETS_CACHE", Path.home() / ".cache/huggingface/datasets")) / "squad_windows"
+    cache = Path(args.cache_dir or default)
     folder = cache / f"{'train' if training else 'eval'}-{key}"
     with accelerator.main_process_first():  # the main process tokenizes, the others load its cache
         if folder.is_dir() and not args.overwrite_cache:
@@ -469,8 +486,11 @@ def main(argv=None):
     first = lambda examples, n: examples[:n] if n > 0 else examples  # questions, before they become windows
     train = first(check_answers(train, "training data", True), args.max_train_samples) if train else None
     dev = first(check_answers(dev, "validation data", False), args.max_eval_samples) if dev else None
-    accelerator = core.setup(args, training=train is not None)
     out = Path(args.output_dir)
+    if train is None and (out / "training_state.json").exists() and not args.overwrite_output_dir:
+        core.fail(f"{out} holds a training run whose eval_results.json this would replace; evaluate into another "
+                  "--output_dir, or pass --overwrite_output_dir")
+    accelerator = core.setup(args, training=train is not None)
 
     # --- model, tokenizer, windows
     try:
@@ -478,6 +498,9 @@ def main(argv=None):
         model = AutoModelForQuestionAnswering.from_pretrained(args.model_name_or_path)
     except (OSError, ValueError) as e:
         core.fail(f"{args.model_name_or_path}: cannot load ({str(e).splitlines()[0]})")
+    if not tokenizer.is_fast:
+        core.fail(f"{args.model_name_or_path}: squad.py needs a fast tokenizer (tokenizer.json): it reads answers "
+                  "back through the token offsets")
     if tokenizer.padding_side != "right":
         core.fail(f"{args.model_name_or_path}: the tokenizer pads on the left; squad.py puts the question first "
                   "and needs right padding")
@@ -529,7 +552,7 @@ def main(argv=None):
         written["null_odds.json"] = null_odds
     if args.use_best_threshold:
         # the google-research/bert workflow: the threshold is chosen on this dev set, so these numbers are optimistic
-        threshold = results["best_f1_thresh"]
+        threshold = tuned_threshold(results, dev, null_odds)
         tuned_predictions, _, _ = answer(arrays, threshold)
         tuned = {"null_score_diff_threshold": threshold,
                  **score(dev, tuned_predictions, True, null_odds, threshold)}

@@ -3,11 +3,12 @@
     python tests/fixtures_squad.py demo/squad --v2          # train-v2.0.json, dev-v2.0.json, corpus.txt
     python tests/fixtures_squad.py demo/squad --sizes 300,60   # train-v1.1.json, dev-v1.1.json (paragraphs)
 
-Each paragraph is about one made-up country: one to three facts ("The capital of Dorvia is Port Alder.") shuffled
-among filler sentences. Every fact is asked about ("What is the capital of Dorvia?"); with --v2 each paragraph also
-asks about a relation it does not mention, an impossible question. A tiny model learns this in a few hundred steps:
-find the sentence of the asked relation, answer what follows "is". corpus.txt (contexts and questions) is what a
-tiny tokenizer is trained on, so every word is in its vocabulary.
+Each paragraph is about one made-up country: a fact ("The capital of Dorvia is Port Alder."; up to four with
+--max_facts) among one to three filler sentences. Every fact is asked about ("What is the capital of Dorvia?"); with
+--v2 each paragraph also asks about a relation it does not mention, an impossible question. A tiny BERT learns the
+one-fact v1.1 data in about 50 steps (answer what follows "<relation> of <country> is"); telling the impossible
+questions apart (or the facts of several relations) takes it hundreds. corpus.txt (contexts and questions) is what
+a tiny tokenizer is trained on, so every word is in its vocabulary.
 """
 import argparse
 import json
@@ -30,7 +31,7 @@ def filler(rng):
     return " ".join(rng.sample(FILLER, rng.randint(4, 8))).capitalize() + "."
 
 
-def paragraph(rng, v2, number, max_facts=3):
+def paragraph(rng, v2, number, max_facts=1):
     """One {"context", "qas"} in the official key order, answer offsets computed while the context is built."""
     country = rng.choice(COUNTRIES)
     present = rng.sample(sorted(RELATIONS), rng.randint(1, max_facts))
@@ -60,7 +61,7 @@ def paragraph(rng, v2, number, max_facts=3):
     return {"qas": qas, "context": context}
 
 
-def squad_file(n_paragraphs, seed, v2, max_facts=3, per_article=5):
+def squad_file(n_paragraphs, seed, v2, max_facts=1, per_article=5):
     rng = random.Random(seed)
     paragraphs = [paragraph(rng, v2, seed * 100000 + i, max_facts) for i in range(n_paragraphs)]
     data = [{"title": f"Article_{k // per_article}", "paragraphs": paragraphs[k:k + per_article]}
@@ -68,7 +69,7 @@ def squad_file(n_paragraphs, seed, v2, max_facts=3, per_article=5):
     return {"version": "v2.0", "data": data} if v2 else {"data": data, "version": "1.1"}
 
 
-def write_squad(folder, sizes=(200, 40), v2=False, seed=0, max_facts=3):
+def write_squad(folder, sizes=(200, 40), v2=False, seed=0, max_facts=1):
     """train-*.json and dev-*.json (paragraph counts `sizes`) and corpus.txt into folder; returns the paths."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -89,7 +90,9 @@ if __name__ == "__main__":
     parser.add_argument("folder")
     parser.add_argument("--v2", action="store_true", help="SQuAD v2.0 with impossible questions (default: v1.1)")
     parser.add_argument("--sizes", default="200,40", help="train,dev paragraphs (default: 200,40)")
+    parser.add_argument("--max_facts", type=int, default=1, help="facts per paragraph, 1 to 4; more than one makes "
+                        "the model match the asked relation, which a tiny model learns far more slowly (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="(default: 0)")
     a = parser.parse_args()
-    for name, path in write_squad(a.folder, tuple(map(int, a.sizes.split(","))), a.v2, a.seed).items():
+    for name, path in write_squad(a.folder, tuple(map(int, a.sizes.split(","))), a.v2, a.seed, a.max_facts).items():
         print(f"{name}: {path}")

@@ -35,7 +35,8 @@ def qa_roberta(tmp_path_factory, data):
 
 
 def flags(model, out, tmp_path, *extra):
-    return ["--model", str(model), "--output_dir", str(out), "--report_to", "none", "--cache_dir", str(tmp_path / "cache"),
+    return ["--model", str(model), "--output_dir", str(out), "--report_to", "none",
+            "--cache_dir", str(tmp_path / "cache"),
             "--max_seq_length", "40", "--doc_stride", "8", "--max_query_length", "12", "--learning_rate", "3e-3",
             "--per_device_train_batch_size", "16", *map(str, extra)]
 
@@ -97,6 +98,13 @@ def test_v2_metric_by_hand():
     assert "NoAns_total" not in squad.squad_v2_metrics({"q1": ["Paris"]}, {"q1": "Paris"})
 
 
+def test_tuned_threshold():
+    examples = [{"impossible": False}, {"impossible": True}]  # '' everywhere scores 50.0
+    assert squad.tuned_threshold({"best_f1": 75.0, "best_f1_thresh": 0.3}, examples, {"a": -2.0, "b": 1.0}) == 0.3
+    # nothing beat '' everywhere: the official 0.0 would still answer "a" (odds -0.5); below every odds answers none
+    assert squad.tuned_threshold({"best_f1": 50.0, "best_f1_thresh": 0.0}, examples, {"a": -0.5, "b": 1.0}) == -1.5
+
+
 def test_v1_metric_by_hand(capsys):
     gold = {"q1": ["Paris", "paris france"], "q2": ["the"], "q3": ["x"]}
     # q1: exact 0, f1 max(0, 2/3); q2: '' == normalised 'the' (exact 1), F1 0; q3: missing, scores 0
@@ -108,7 +116,8 @@ def test_v1_metric_by_hand(capsys):
 def test_evaluate_only_scores_a_predictions_file(tmp_path, capsys):
     context = "Paris is big. London is old. New York City is far."
     qas = [{"question": f"{q}?", "id": q, "is_impossible": not texts,
-            "answers": [{"text": t, "answer_start": max(context.find(t), 0)} for t in texts]} for q, texts in GOLD.items()]
+            "answers": [{"text": t, "answer_start": max(context.find(t), 0)} for t in texts]}
+           for q, texts in GOLD.items()]
     qas[3]["answers"][0]["answer_start"] = 0  # 'a': any offset, evaluation reads only texts
     dev = write(tmp_path / "dev.json", one_paragraph(context, qas))
     predictions, odds = write(tmp_path / "p.json", PREDICTIONS), write(tmp_path / "o.json", ODDS)
@@ -240,10 +249,12 @@ def test_train_v1_end_to_end(data, qa_bert, tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     # best/ as it is: evaluated again without training, its windows come from the cache (no tokenizing)
     monkeypatch.setattr(squad, "windows", lambda *a, **k: pytest.fail("tokenized again"))
-    again = squad.main(["--evaluate_only", "--validation_file", str(v1["dev"]), *flags(out / "best", tmp_path / "e", tmp_path)])
+    again = squad.main(["--evaluate_only", "--validation_file", str(v1["dev"]),
+                        *flags(out / "best", tmp_path / "e", tmp_path)])
     assert again == pytest.approx(results) and "windows: loaded from" in capsys.readouterr().out
     # and answers a new question with the plain transformers classes (what the removed QA pipeline did)
-    tokenizer, model = AutoTokenizer.from_pretrained(out / "best"), AutoModelForQuestionAnswering.from_pretrained(out / "best")
+    tokenizer = AutoTokenizer.from_pretrained(out / "best")
+    model = AutoModelForQuestionAnswering.from_pretrained(out / "best")
     context = "Some people said the city was very big. The capital of Dorvia is Greywater. The report was new."
     encoded = tokenizer("What is the capital of Dorvia?", context, return_offsets_mapping=True, return_tensors="pt")
     offsets = encoded.pop("offset_mapping")[0]
@@ -275,14 +286,31 @@ def test_train_v2_roberta_end_to_end(data, qa_roberta, tmp_path, capsys):
     assert {"HasAns_f1", "NoAns_f1", "best_f1", "best_f1_thresh"} <= set(results)
     # the numbers are the official script's for these files (-n null_odds.json -t 0.0)
     scored = squad.main(["--evaluate_only", "--validation_file", str(v2["dev"]), "--predictions",
-                         str(out / "predictions.json"), "--null_odds", str(out / "null_odds.json"), "--na_prob_thresh", "0"])
+                         str(out / "predictions.json"), "--null_odds", str(out / "null_odds.json"),
+                         "--na_prob_thresh", "0"])
     written = json.loads((out / "eval_results.json").read_text())
     tuned = results.pop("tuned_on_dev")
     assert written.pop("tuned_on_dev") == tuned and scored == written == results
     # --use_best_threshold: predictions again at dev's best_f1_thresh, labelled as tuned on dev
-    assert tuned["null_score_diff_threshold"] == results["best_f1_thresh"]
+    assert tuned["null_score_diff_threshold"] == squad.tuned_threshold(results, dev, null_odds)
     again = json.loads((out / "predictions_tuned_on_dev.json").read_text())
     assert all((again[q] == "") == (odds > tuned["null_score_diff_threshold"]) for q, odds in null_odds.items())
+
+
+def test_dataset_name_folders(data, qa_bert, tmp_path):
+    """--dataset_name: a folder of official files, or a saved `datasets` folder with the hub's squad columns."""
+    import datasets
+
+    dev = squad.read_squad(data["v1"]["dev"])
+    rows = [{"id": e["id"], "title": "t", "context": e["context"], "question": e["question"],
+             "answers": {"text": [a["text"] for a in e["answers"]],
+                         "answer_start": [a["answer_start"] for a in e["answers"]]}}
+            for e in dev]
+    datasets.DatasetDict({"validation": datasets.Dataset.from_list(rows)}).save_to_disk(str(tmp_path / "saved"))
+    for name, out in ((data["v1"]["dev"].parent, "files"), (tmp_path / "saved", "saved")):
+        squad.main(["--dataset_name", str(name), "--evaluate_only", *flags(qa_bert, tmp_path / out, tmp_path)])
+    files, saved = [json.loads((tmp_path / out / "predictions.json").read_text()) for out in ("files", "saved")]
+    assert files == saved and list(files) == [e["id"] for e in dev]  # the same questions in the same order
 
 
 def test_cache_is_keyed_on_settings(data, qa_bert, tmp_path, monkeypatch):
@@ -298,14 +326,16 @@ def test_cache_is_keyed_on_settings(data, qa_bert, tmp_path, monkeypatch):
     assert squad.featurize(examples, tokenizer, args, False, accelerator)[:] == first[:]
     for change in ({"doc_stride": 4}, {"max_seq_length": 48}, {"max_query_length": 10}):
         with pytest.raises(pytest.fail.Exception):
-            squad.featurize(examples, tokenizer, squad.argparse.Namespace(**{**vars(args), **change}), False, accelerator)
+            changed = squad.argparse.Namespace(**{**vars(args), **change})
+            squad.featurize(examples, tokenizer, changed, False, accelerator)
     with pytest.raises(pytest.fail.Exception):
         squad.featurize(examples[1:], tokenizer, args, False, accelerator)
 
 
 # --- bad input: one line naming the file and the question, exit code 2
 def test_bad_input(data, qa_bert, tmp_path, capsys):
-    run = lambda path, *extra: fails(["--train_file", str(path), *flags(qa_bert, tmp_path / "o", tmp_path), *extra], capsys)
+    run = lambda path, *extra: fails(["--train_file", str(path), *flags(qa_bert, tmp_path / "o", tmp_path), *extra],
+                                     capsys)
     broken = tmp_path / "broken.json"
     broken.write_text('{"version": "v2.0", "data": [\n  {"title": "x",\n}')
     assert "broken.json:3:1: not valid JSON" in run(broken)
@@ -323,6 +353,15 @@ def test_bad_input(data, qa_bert, tmp_path, capsys):
     assert 'expected answers like {"text": "...", "answer_start": 0}' in run(answer)
     assert "--doc_stride 30 must be less than" in run(data["v1"]["train"], "--doc_stride", "30")
     assert "no such file" in run(tmp_path / "missing.json")
+    for name in ("dev-a.json", "dev-b.json", "train.json"):
+        (tmp_path / "two" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "two" / name).write_text(data["v1"]["dev"].read_text())
+    err = fails(["--dataset_name", str(tmp_path / "two"), "--model", "m"], capsys)
+    assert "several dev*.json (dev-a.json, dev-b.json)" in err
+    (tmp_path / "trained").mkdir()
+    (tmp_path / "trained" / "training_state.json").write_text("{}")
+    assert "trained holds a training run" in fails(["--evaluate_only", "--validation_file", str(data["v1"]["dev"]),
+                                                    "--model", "m", "--output_dir", str(tmp_path / "trained")], capsys)
     # a wrong answer_start: counted, warned, the question left out of training
     wrong = one_paragraph("the big city", [qa(), qa(id="a2", answers=[{"text": "city", "answer_start": 3}])])["data"]
     kept = squad.check_answers(squad.read_squad(write(tmp_path / "wrong.json", {"data": wrong})), "wrong.json", True)
@@ -347,8 +386,9 @@ def test_real_files_parse_and_train_a_few_steps(tmp_path):
     texts = [e["context"] for e in squad.read_squad(SQUAD / "train-v2.0.first10articles.json")[::40]]
     model = tiny.build_model("bert", tmp_path / "m", texts=texts, dropout=0.0)
     results = squad.main(["--train_file", str(SQUAD / "train-v2.0.first10articles.json"),
-                          "--validation_file", str(SQUAD / "dev-v2.0.explorer-rebuilt.json"), "--version_2_with_negative",
+                          "--validation_file", str(SQUAD / "dev-v2.0.explorer-rebuilt.json"),
+                          "--version_2_with_negative",
                           "--model", str(model), "--output_dir", str(tmp_path / "o"), "--report_to", "none",
                           "--cache_dir", str(tmp_path / "c"), "--max_seq_length", "128", "--doc_stride", "32",
-                          "--max_train_samples", "48", "--max_eval_samples", "40", "--max_train_steps", "3"])
-    assert results["total"] == 40 and len(json.loads((tmp_path / "o" / "null_odds.json").read_text())) == 40
+                          "--max_train_samples", "24", "--max_eval_samples", "24", "--max_train_steps", "3"])
+    assert results["total"] == 24 and len(json.loads((tmp_path / "o" / "null_odds.json").read_text())) == 24

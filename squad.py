@@ -528,7 +528,7 @@ def main(argv=None):
 
     def evaluate(arrays):
         predictions, _, null_odds = answer(arrays, args.null_score_diff_threshold)
-        # the odds at the threshold the predictions were made with: the official script's -n null_odds -t THRESHOLD
+        # = evaluate-v2.0.py dev.json predictions.json -n null_odds.json -t <the threshold they were made with>
         return score(dev, predictions, version_2, null_odds if version_2 else None, args.null_score_diff_threshold)
 
     # --- train
@@ -545,7 +545,7 @@ def main(argv=None):
     _, arrays = core.predict(accelerator, model, core.eval_loader(accelerator, eval_dataset, collator, args),
                              keys=("start_logits", "end_logits"), desc="[best] [VALID]" if train else "[VALID]")
     predictions, nbest, null_odds = answer(arrays, args.null_score_diff_threshold)
-    results = evaluate(arrays)
+    results = score(dev, predictions, version_2, null_odds if version_2 else None, args.null_score_diff_threshold)
     accelerator.print(f"eval: {json.dumps(results)}")
     written = {"predictions.json": predictions, "nbest_predictions.json": nbest}
     if version_2:

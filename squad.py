@@ -31,12 +31,7 @@ import core
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     core.add_args(parser)
-    parser.set_defaults(output_dir="out/squad", metric_for_best_model="f1")
-    for action in parser._actions:  # core's help states core's defaults; these two are the task's here
-        if action.dest == "output_dir":
-            action.help = "where best/, last/, the predictions and eval_results.json go (default: out/squad)"
-        if action.dest == "metric_for_best_model":
-            action.help = "eval metric that picks best/ (default: f1)"
+    parser.set_defaults(output_dir="out/squad", metric_for_best_model="f1")  # core's help shows these
     g = parser.add_argument_group("question answering (squad.py)")
     g.add_argument("--train_file", default=None, help="SQuAD JSON to train on (default: none = evaluate only)")
     g.add_argument("--validation_file", default=None, help="SQuAD JSON to evaluate and pick best/ on (default: none)")

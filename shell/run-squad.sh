@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SQuAD fine-tuning of bert-base-uncased on our loop: v2.0 (the seed's run) or v1.1 (google-research/bert's run).
-#   VERSION=v2 ./shell/run-squad.sh -v      VERSION: v2 (default) or v1.1
+#   ./shell/run-squad.sh VERSION -v      VERSION: v2 or v1.1 (default: $VERSION or v2)
 # v2.0, the seed's run_squad.py command (lr 3e-5, batch 8, 3 epochs, 384 tokens, stride 128). Expected: dev EM 72.36,
 #   F1 75.75, HasAns EM 74.30 / F1 81.38, NoAns 70.58 (the seed's README table, "BERT Fine-tuned", one run).
 #   Caveat: the seed evaluated on CS224N's split of the official dev set (its printed results say total 6078, not
@@ -18,7 +18,7 @@
 #   nbest_predictions.json, null_odds.json (v2) and eval_results.json; v2 also reports the scores at the no-answer
 #   threshold tuned on dev (labelled tuned_on_dev: optimistic). SEED picks the seed (default 42).
 source "$(dirname "$0")/_common.sh"
-VERSION=${VERSION:-v2}
+VERSION=${POSITIONAL[0]:-${VERSION:-v2}}
 DATA_DIR=${DATA_DIR:-data/squad}
 SEED=${SEED:-42}
 OUTPUT_DIR=${OUTPUT_DIR:-out/squad/$VERSION}

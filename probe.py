@@ -1,0 +1,592 @@
+"""Layer-wise linear probes: where a frozen encoder holds what a task needs, and how fine-tuning moves it.
+
+    python probe.py --task sst2 --data_dir glue_data/SST-2 --model bert-base-uncased \
+        --model textattack/bert-base-uncased-SST-2 --output_dir out/probe/sst2
+
+One softmax-regression probe per hidden state (0 = the embeddings) and per epoch, all trained together on
+features that one encoder pass per example extracts and a float16 .npy cache keeps (keyed on model, inputs and
+layers); the epoch is picked by dev. Writes results.md and results.json (the metric per layer and epoch, a
+majority baseline, and the control task of Hewitt and Liang: the same probes trained on a random label per word
+type; selectivity = accuracy - control accuracy) and probe.png (metric against layer, one line per --model).
+The seed's three steps are subcommands taking the same flags (no subcommand = run = all three):
+    python probe.py train --task squad --model twmkn9/bert-base-uncased-squad2 --train_file train-v2.0.json \
+        --validation_file dev-v2.0.json --version_2_with_negative --epochs 3 --device cuda
+    python probe.py predict ...     # each epoch's probes on the dev (and test) data: predictions/epoch_N.json
+    python probe.py evaluate ...    # scores them: results.md, results.json, probe.png
+Tasks: squad (start and end probes over a window's tokens, the official EM/F1; v2 with
+--version_2_with_negative), ner (a tag per word, seqeval F1), a GLUE classification task or `sentence` (any
+labelled sentence(-pair) files; first token or mean pooled). Data flags as in squad.py, ner.py and glue.py.
+"""
+import argparse
+import hashlib
+import inspect
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+import core
+import glue
+import ner
+import squad
+
+COMMANDS = ("run", "train", "predict", "evaluate")
+SENTENCE_TASKS = [t for t, spec in glue.TASKS.items() if spec[3] is not None] + ["sentence"]  # not STS-B: a regression
+TASKS = ["squad", "ner", *SENTENCE_TASKS]
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+CACHE_VERSION = 1
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("command", nargs="?", default="run", choices=COMMANDS,
+                        help="train, predict or evaluate (the seed's three steps), or run: all three (default: run)")
+    parser.add_argument("--model_name_or_path", "--model", action="append", default=[],
+                        help="an encoder to probe; repeat it to compare models in one table and plot (required)")
+    parser.add_argument("--task", type=str.lower, default=None, help=f"one of {', '.join(TASKS)} (required)")
+    parser.add_argument("--output_dir", default=None, help="(default: out/probe/TASK)")
+    parser.add_argument("--overwrite_output_dir", action="store_true", help="train: replace a model's probes "
+                        "(default: refuse)")
+    parser.add_argument("--layers", default=None, help="comma-separated hidden states to probe, 0 = the embeddings "
+                        "(default: all)")
+    parser.add_argument("--pooling", default="cls", choices=["cls", "mean"],
+                        help="sentence tasks: the first token's state or the mean over tokens (default: cls)")
+    parser.add_argument("--num_train_epochs", "--epochs", type=int, default=3, help="(default: 3)")
+    parser.add_argument("--per_device_train_batch_size", type=int, default=32,
+                        help="examples (sentences, windows) per probe step (default: 32)")
+    parser.add_argument("--per_device_eval_batch_size", type=int, default=32, help="examples per encoder pass "
+                        "(default: 32)")
+    parser.add_argument("--learning_rate", type=float, default=3e-3, help="AdamW (default: 3e-3)")
+    parser.add_argument("--weight_decay", type=float, default=0.0, help="(default: 0.0)")
+    parser.add_argument("--seed", type=int, default=42, help="data order and control labels (default: 42)")
+    parser.add_argument("--device", default=None, help="cpu, cuda (or gpu), cuda:1 ... (default: cuda if there is one)")
+    parser.add_argument("--max_seq_length", type=int, default=None, help="(default: 384 for squad, else 128)")
+    parser.add_argument("--max_train_samples", type=int, default=-1, help="first N training examples (default: -1 = all)")
+    parser.add_argument("--max_eval_samples", type=int, default=-1, help="first N dev/test examples (default: -1 = all)")
+    parser.add_argument("--cache_dir", default=None, help="hidden-state cache (default: $HF_DATASETS_CACHE/"
+                        "probe_features or ~/.cache/huggingface/datasets/probe_features)")
+    parser.add_argument("--overwrite_cache", action="store_true", help="extract again even if cached (default: off)")
+    parser.add_argument("--cache_limit_gb", type=float, default=20.0, help="features bigger than this are not cached: "
+                        "the encoder runs again on every batch (all of SQuAD v2 train: ~400 GB for a base model) "
+                        "(default: 20)")
+    g = parser.add_argument_group("data (as in squad.py, ner.py and glue.py)")
+    g.add_argument("--train_file", default=None, help="(default: none)")
+    g.add_argument("--validation_file", default=None, help="dev set: picks the epoch (default: none)")
+    g.add_argument("--test_file", default=None, help="ner: scored at the chosen epoch (default: none)")
+    g.add_argument("--dataset_name", default=None, help="a `datasets` name or folder (default: none)")
+    g.add_argument("--dataset_config_name", default=None, help="(default: none)")
+    g.add_argument("--data_dir", default=None, help="GLUE tasks: the task's folder, classic layout (default: none)")
+    g.add_argument("--text_column", default="tokens", help="ner: JSON field with the words (default: tokens)")
+    g.add_argument("--text_columns", type=lambda s: tuple(s.split(",")), default=None,
+                   help="sentence tasks: one or two comma-separated columns (default: the task's; 'sentence')")
+    g.add_argument("--label_column", default=None, help="(default: the task's, as in ner.py and glue.py)")
+    g.add_argument("--version_2_with_negative", action="store_true", help="squad: v2.0 (default: off, v1.1)")
+    g.add_argument("--doc_stride", type=int, default=128, help="squad: tokens shared by windows (default: 128)")
+    g.add_argument("--max_query_length", type=int, default=64, help="squad: question tokens kept (default: 64)")
+    g.add_argument("--n_best_size", type=int, default=20, help="squad: starts and ends tried (default: 20)")
+    g.add_argument("--max_answer_length", type=int, default=30, help="squad: in tokens (default: 30)")
+    g.add_argument("--null_score_diff_threshold", type=float, default=0.0, help="squad v2 (default: 0.0)")
+    args = parser.parse_args(argv)
+    if not args.task:
+        parser.error("--task is required")
+    if args.task not in TASKS:
+        core.fail(f"unknown task {args.task!r}; expected one of {', '.join(TASKS)}")
+    if not args.model_name_or_path:
+        parser.error("--model_name_or_path is required (repeat it to compare models)")
+    if args.test_file and args.task != "ner":
+        parser.error("--test_file: only ner's test set has labels here")
+    sources = [args.dataset_name, args.data_dir, args.train_file or args.validation_file]
+    if sum(map(bool, sources)) != 1 or (args.data_dir and args.task in ("squad", "ner", "sentence")):
+        parser.error("give --train_file and --validation_file, or --dataset_name (or --data_dir for a GLUE task)")
+    if sources[2] and not (args.train_file and args.validation_file):
+        parser.error("probes need --train_file (to train) and --validation_file (to pick the epoch)")
+    try:
+        args.layers = sorted({int(x) for x in args.layers.split(",")}) if args.layers else None
+    except ValueError:
+        core.fail(f"--layers {args.layers!r}: expected comma-separated layer numbers, e.g. 0,3,6")
+    args.task_name = None if args.task == "sentence" else args.task  # what glue.py's readers look at
+    args.output_dir = args.output_dir or f"out/probe/{args.task}"
+    args.max_seq_length = args.max_seq_length or (384 if args.task == "squad" else 128)
+    return args
+
+
+# --- data: every split read and checked once, labels as ids; words give the control task its labels
+def read_data(args):
+    first = lambda examples, n: examples[:n] if n > 0 else examples
+    if args.task == "squad":
+        splits = squad.read_hub(args) if args.dataset_name else \
+            {"train": squad.read_squad(args.train_file), "validation": squad.read_squad(args.validation_file)}
+        if set(splits) != {"train", "validation"}:
+            core.fail(f"{args.dataset_name}: probes need a train and a validation split (found: {', '.join(splits)})")
+        for examples in splits.values():
+            if not args.version_2_with_negative and any(e["impossible"] for e in examples):
+                core.fail(f"{next(e for e in examples if e['impossible'])['where']}: no answer; SQuAD v2.0 data "
+                          "needs --version_2_with_negative")
+        train = first(squad.check_answers(splits["train"], "training data", True), args.max_train_samples)
+        dev = first(squad.check_answers(splits["validation"], "validation data", False), args.max_eval_samples)
+        return {"train": {"examples": train}, "dev": {"examples": dev}}, None
+    if args.task == "ner":
+        found = ner.read_dataset(args) if args.dataset_name else {s: ner.read_file(p, args) for s, p in (
+            ("train", args.train_file), ("dev", args.validation_file), ("test", args.test_file)) if p}
+        if "train" not in found or "dev" not in found:
+            core.fail(f"{args.dataset_name}: probes need a train and a dev split (found: {', '.join(found)})")
+        ner.check_tags(found["train"])
+        labels = ner.label_list(found["train"])
+        label2id = {t: i for i, t in enumerate(labels)}
+        data = {}
+        for split, sentences in found.items():
+            ner.check_tags(sentences, label2id, "the training tags")
+            sentences = first(sentences, args.max_train_samples if split == "train" else args.max_eval_samples)
+            data[split] = {"examples": sentences, "words": [w for s in sentences for w in s["words"]],
+                           "gold": np.array([label2id[t] for s in sentences for t in s["tags"]])}
+    else:
+        src = glue.sources(args)
+        found = {"train": glue.load(args, src["train"], True),
+                 **{f"dev{suffix}": glue.load(args, x, True) for suffix, x in src["eval"].items()}}
+        spec = glue.TASKS.get(args.task_name)
+        if spec is None and glue.is_regression(found["train"]):
+            core.fail(f"{args.train_file}: the labels are numbers (a regression); probes here are classifiers")
+        codes = list(spec[3].items()) if spec else [(l, l) for l in sorted({e["label"] for e in found["train"]})]
+        labels = [name for _, name in codes]
+        to_id = {key: i for i, (code, name) in enumerate(codes) for key in (code, name)}
+        data = {}
+        for split, examples in found.items():
+            examples = first(examples, args.max_train_samples if split == "train" else args.max_eval_samples)
+            for e in examples:
+                if e["label"] not in to_id:
+                    core.fail(f"{e['where']}: label {e['label']!r} is not among {', '.join(c for c, _ in codes)}")
+            # a sentence's control label is its first word's: learnable only from that word's identity
+            data[split] = {"examples": examples, "gold": np.array([to_id[e["label"]] for e in examples]),
+                           "words": [(e["texts"][0].split() or [""])[0].lower() for e in examples]}
+    counts = np.bincount(data["train"]["gold"], minlength=len(labels))
+    for split in data.values():
+        split["control"] = control_labels(split["words"], counts, args.seed)
+    return data, labels
+
+
+def control_labels(words, counts, seed):
+    """Hewitt and Liang's control task: each word type gets a label drawn from the training label distribution, by
+    a hash of the type, so a type has the same label in every split and run."""
+    cumulative = np.cumsum(counts) / counts.sum()
+    draw = lambda w: int(hashlib.sha256(f"{seed}\t{w}".encode()).hexdigest()[:13], 16) / 16 ** 13
+    return np.minimum(np.searchsorted(cumulative, [draw(w) for w in words], side="right"), len(counts) - 1)
+
+
+def encode(args, split, data, tokenizer, label2id):
+    """Per unit (sentence, example or window): model inputs and the positions whose hidden states become rows (None:
+    mean pooled); `rows`: the word or example each row stands for; squad: targets (train) or window meta (dev)."""
+    keep = lambda enc, i: {k: list(enc[k][i]) for k in INPUTS if k in enc}
+    examples = data[split]["examples"]
+    if args.task == "ner":
+        features, kept = ner.encode(examples, tokenizer, label2id, args.max_seq_length)
+        starts = np.cumsum([0] + [len(s["words"]) for s in examples])
+        units = [{**{k: f[k] for k in INPUTS if k in f}, "positions": [j for j, l in enumerate(f["labels"]) if l != -100]}
+                 for f in features]
+        return units, {"rows": np.concatenate([starts[i] + np.array(k, dtype=int) for i, k in enumerate(kept)])}
+    if args.task == "squad":
+        training = split == "train"
+        columns = {"id": [e["id"] for e in examples], "question": [e["question"] for e in examples],
+                   "context": [e["context"] for e in examples]}
+        if training:
+            columns["answer_start"] = [e["label"]["answer_start"] if e["label"] else -1 for e in examples]
+            columns["answer_end"] = [e["label"]["answer_start"] + len(e["label"]["text"]) if e["label"] else -1
+                                     for e in examples]
+        w = squad.windows(columns, tokenizer, args.max_seq_length, args.doc_stride, args.max_query_length, training)
+        units = [{**keep(w, i), "positions": list(range(len(w["input_ids"][i])))} for i in range(len(w["input_ids"]))]
+        return units, ({"targets": np.array([w["start_positions"], w["end_positions"]]).T} if training
+                       else {"meta": squad.window_meta(w)})
+    enc = tokenizer(*zip(*[e["texts"] for e in examples]), truncation=True, max_length=args.max_seq_length)
+    positions = None if args.pooling == "mean" else [0]
+    return [{**keep(enc, i), "positions": positions} for i in range(len(examples))], {"rows": np.arange(len(examples))}
+
+
+# --- features: one encoder pass gives every layer's rows; cached as float16 [rows, layers, hidden]
+def load_model(name, device, sample, n):
+    """AutoModel on device, checked on a sample input: it must return its n layers' hidden states and the embeddings."""
+    from transformers import AutoModel
+
+    try:
+        model = AutoModel.from_pretrained(name).to(device).eval()
+    except (OSError, ValueError, KeyError) as e:
+        core.fail(f"{name}: AutoModel cannot load it ({(str(e).splitlines() or [type(e).__name__])[0]}); probe.py "
+                  "needs a Hugging Face encoder that returns hidden states")
+    accepted = inspect.signature(model.forward).parameters
+    with torch.no_grad():
+        states = forward(model, {k: v.to(device) for k, v in sample.items() if k in accepted})
+    if not states or len(states) < n + 1:
+        core.fail(f"{name}: the model returned {len(states or [])} hidden states with output_hidden_states=True; "
+                  f"expected {n + 1} (the embeddings and {n} layers)")
+    return model
+
+
+def forward(model, batch):
+    return getattr(model(**batch, output_hidden_states=True), "hidden_states", None)
+
+
+def extract(model, units, layers, pad_id):
+    """One encoder pass over a batch of units: their rows [R, layers, hidden], in order."""
+    device, accepted = next(model.parameters()).device, inspect.signature(model.forward).parameters
+    width = max(len(u["input_ids"]) for u in units)
+    pad = {"input_ids": pad_id, "attention_mask": 0, "token_type_ids": 0}
+    batch = {k: torch.tensor([u[k] + [pad[k]] * (width - len(u[k])) for u in units], device=device)
+             for k in INPUTS if k in units[0] and k in accepted}
+    with torch.no_grad():
+        states = forward(model, batch)
+    h = torch.stack([states[l] for l in layers], dim=2)  # [batch, tokens, layers, hidden]
+    if units[0]["positions"] is None:
+        mask = batch["attention_mask"][:, :, None, None].to(h.dtype)
+        return (h * mask).sum(1) / mask.sum(1)
+    b = torch.tensor([i for i, u in enumerate(units) for _ in u["positions"]], device=device)
+    return h[b, torch.tensor([p for u in units for p in u["positions"]], device=device)]
+
+
+def model_identity(name, config):
+    """A local folder by its files' names, sizes and times (a retrained model gets new features); a hub model by its
+    name and commit."""
+    if Path(name).is_dir():
+        return [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(Path(name).iterdir()) if p.is_file()]
+    return [name, getattr(config, "_commit_hash", None)]
+
+
+def features(args, name, identity, split, units, layers, hidden, get_model, pad_id):
+    """A function giving the rows of some units (float16 from the .npy cache, written here on first use; or, past
+    --cache_limit_gb, an encoder pass each time) and the number of rows per unit."""
+    counts = np.array([1 if u["positions"] is None else len(u["positions"]) for u in units])
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    size = offsets[-1] * len(layers) * hidden * 2
+    if size > args.cache_limit_gb * 2 ** 30:
+        print(f"{split}: features of {size / 2 ** 30:.1f} GB are over --cache_limit_gb: the encoder runs on every batch")
+        return (lambda ids: extract(get_model(), [units[i] for i in ids], layers, pad_id)), counts
+    key = hashlib.sha256(json.dumps([CACHE_VERSION, identity, layers, hidden]).encode())
+    for u in units:
+        key.update(np.array([len(u["input_ids"]), *u["input_ids"], -1, *(u["positions"] or [-2])], np.int64).tobytes())
+    default = Path(os.environ.get("HF_DATASETS_CACHE", Path.home() / ".cache/huggingface/datasets")) / "probe_features"
+    path = Path(args.cache_dir or default) / f"{split}-{key.hexdigest()[:24]}.npy"
+    if path.exists() and not args.overwrite_cache:
+        print(f"{split}: features loaded from {path}")
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(f"{path}.tmp")
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(int(offsets[-1]), len(layers), hidden))
+        order = sorted(range(len(units)), key=lambda i: -len(units[i]["input_ids"]))  # little padding per batch
+        bs, model = args.per_device_eval_batch_size, get_model()
+        for k in tqdm(range(0, len(order), bs), desc=f"{name} [{split}] hidden states"):
+            ids = order[k:k + bs]
+            rows = extract(model, [units[i] for i in ids], layers, pad_id).half().cpu().numpy()
+            for i, part in zip(ids, np.split(rows, np.cumsum(counts[ids])[:-1])):
+                array[offsets[i]:offsets[i + 1]] = part
+        array.flush()
+        del array
+        os.replace(tmp, path)
+        print(f"{split}: {offsets[-1]} rows x {len(layers)} layers x {hidden} cached in {path} ({size / 2 ** 20:.0f} MB)")
+    array = np.load(path, mmap_mode="r")
+    return (lambda ids: torch.from_numpy(np.concatenate([array[offsets[i]:offsets[i + 1]] for i in ids]))), counts
+
+
+# --- probes: weight [K, layers, hidden, classes] (K: the task and its control task), one einsum for all
+def logits_of(x, weight, bias):
+    return torch.einsum("rlh,klhc->rklc", x, weight) + bias  # [rows, K, layers, classes]
+
+
+def span_loss(logits, counts, targets):
+    """squad: start and end as a softmax over each window's tokens; logits [rows, layers, 2], targets [windows, 2]."""
+    padded = torch.nn.utils.rnn.pad_sequence(logits.split(counts.tolist()), batch_first=True, padding_value=-1e4)
+    logp, b = padded.log_softmax(1), torch.arange(len(counts))
+    return -(logp[b, targets[:, 0], :, 0] + logp[b, targets[:, 1], :, 1]).mean(0).sum() / 2
+
+
+def standardizer(rows, n_units, device, bs, sample=4096):
+    """Mean and std of each layer's features over a seeded sample of training units. Probes train on standardized
+    features (in some layers a sentence's first-token state varies by 1e-3: too little for a few epochs of AdamW) and
+    are saved in the raw space, so they apply to raw hidden states."""
+    ids = torch.randperm(n_units, generator=torch.Generator().manual_seed(0))[:sample].tolist()
+    total = 0
+    for k in range(0, len(ids), bs):
+        x = rows(ids[k:k + bs]).to(device, torch.float64)
+        total = total + torch.stack([x.sum(0), (x * x).sum(0), torch.full_like(x[0], len(x))])
+    mean = total[0] / total[2]
+    return mean.float(), (total[1] / total[2] - mean * mean).clamp_min(0).sqrt().float().clamp_min(1e-5)
+
+
+def train_probes(rows, counts, targets, shape, args, device, save=None):
+    """Every probe trained at once: the loss is summed over probes, so each one's gradient (and AdamW update) is the
+    one it would get alone. targets: [rows, K] labels, or [windows, 2] start/end (squad). Returns weight, bias."""
+    span, offsets = args.task == "squad", np.concatenate([[0], np.cumsum(counts)])
+    # a probe starts as the majority baseline: no weights, the log prior as bias (a span's bias cancels in its softmax)
+    prior = np.zeros((shape[0], shape[3])) if span else \
+        np.log(np.stack([np.bincount(targets[:, k], minlength=shape[3]) for k in range(shape[0])]) + 1.0)
+    weight = torch.zeros(shape, device=device, requires_grad=True)
+    bias = torch.tensor(prior, dtype=torch.float32)[:, None].repeat(1, shape[1], 1).to(device).requires_grad_()
+    optimizer = torch.optim.AdamW([weight, bias], lr=args.learning_rate, weight_decay=args.weight_decay)
+    mean, std = standardizer(rows, len(counts), device, args.per_device_train_batch_size)
+    raw = lambda: (weight.detach() / std[None, :, :, None],
+                   bias.detach() - torch.einsum("lh,klhc->klc", mean / std, weight.detach()))
+    for epoch in range(1, args.num_train_epochs + 1):
+        order = torch.randperm(len(counts), generator=torch.Generator().manual_seed(args.seed + epoch)).tolist()
+        bar, total = tqdm(range(0, len(order), args.per_device_train_batch_size), desc=f"[Epoch {epoch}] probes"), 0.0
+        for k in bar:
+            ids = order[k:k + args.per_device_train_batch_size]
+            logits = logits_of((rows(ids).to(device, torch.float32) - mean) / std, weight, bias)
+            if span:
+                loss = span_loss(logits[:, 0], counts[ids], torch.as_tensor(targets[ids], device=device))
+            else:
+                y = torch.as_tensor(np.concatenate([targets[offsets[i]:offsets[i + 1]] for i in ids]), device=device)
+                loss = F.cross_entropy(logits.permute(0, 3, 1, 2), y[:, :, None].expand(-1, -1, shape[1]),
+                                       reduction="none").mean(0).sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item()  # note: syncs the device; nothing to overlap with here
+        print(f"epoch {epoch}: training loss per probe {total / len(bar) / (shape[0] * shape[1]):.4f}")
+        if save:
+            save(epoch, *raw())
+    return raw()
+
+
+def save_probes(path, weight, bias, kinds, layers):
+    """One file per epoch; one weight and bias per probe (task or control, layer)."""
+    from safetensors.torch import save_file
+
+    tensors = {f"{kind}.layer_{l}.{n}": t[k, i].contiguous().cpu() for k, kind in enumerate(kinds)
+               for i, l in enumerate(layers) for n, t in (("weight", weight), ("bias", bias))}
+    tmp = Path(f"{path}.tmp")
+    save_file(tensors, str(tmp), metadata={"kinds": json.dumps(kinds), "layers": json.dumps(layers)})
+    os.replace(tmp, path)
+
+
+def load_probes(path):
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        kinds, layers = (json.loads(f.metadata()[k]) for k in ("kinds", "layers"))
+        stack = lambda n: torch.stack([torch.stack([f.get_tensor(f"{k}.layer_{l}.{n}") for l in layers]) for k in kinds])
+        return stack("weight"), stack("bias"), kinds, layers
+
+
+def epoch_files(folder, pattern):
+    return sorted(folder.glob(pattern), key=lambda p: int(re.findall(r"\d+", p.name)[-1]))
+
+
+def probe_model(args, name, folder, data, labels):
+    """train and/or predict for one model: features (cached), probes/epoch_N.safetensors, predictions/epoch_N.json."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    try:
+        config = AutoConfig.from_pretrained(name)
+        tokenizer = ner.load_tokenizer(name) if args.task == "ner" else AutoTokenizer.from_pretrained(name)
+    except (OSError, ValueError, KeyError) as e:
+        core.fail(f"{name}: cannot load ({(str(e).splitlines() or [type(e).__name__])[0]}); probe.py needs a Hugging "
+                  "Face encoder (AutoModel) that returns hidden states")
+    n, hidden = getattr(config, "num_hidden_layers", None), getattr(config, "hidden_size", None)
+    if n is None or hidden is None:
+        core.fail(f"{name}: its config ({config.model_type}) has no num_hidden_layers/hidden_size: not an encoder "
+                  "with hidden states")
+    layers = args.layers or list(range(n + 1))
+    if layers[-1] > n or layers[0] < 0:
+        core.fail(f"--layers: {name} has hidden states 0 to {n} (0 = the embeddings); "
+                  f"{next(l for l in layers if not 0 <= l <= n)} is out of range")
+    if args.task == "squad" and not tokenizer.is_fast:
+        core.fail(f"{name}: squad needs a fast tokenizer (tokenizer.json) for the answers' offsets")
+    args = argparse.Namespace(**{**vars(args), "max_seq_length": min(args.max_seq_length, tokenizer.model_max_length)})
+    room = args.max_seq_length - args.max_query_length - tokenizer.num_special_tokens_to_add(pair=True)
+    if args.task == "squad" and args.doc_stride >= room:
+        core.fail(f"--doc_stride {args.doc_stride} must be less than a window's context tokens, --max_seq_length - "
+                  f"--max_query_length - special tokens = {room}")
+    device = torch.device({"gpu": "cuda"}.get(args.device, args.device or ("cuda" if torch.cuda.is_available() else "cpu")))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        core.fail(f"--device {args.device}: no GPU here; use --device cpu")
+    model, identity, pad_id = [], model_identity(name, config), tokenizer.pad_token_id or 0
+    get_model = lambda: model[0] if model else model.append(load_model(name, device, tokenizer("a probe", return_tensors="pt"), n)) or model[0]  # loaded on a miss
+    label2id = {t: i for i, t in enumerate(labels or [])}
+    store = lambda split, units, layers: features(args, name, identity, split, units, layers, hidden, get_model, pad_id)
+
+    if args.command in ("run", "train"):
+        if (folder / "probes").exists() and not args.overwrite_output_dir:
+            core.fail(f"{folder} already holds probes; pass --overwrite_output_dir to replace them")
+        for part in ("probes", "predictions"):
+            shutil.rmtree(folder / part, ignore_errors=True)
+        (folder / "probes").mkdir(parents=True)
+        units, extra = encode(args, "train", data, tokenizer, label2id)
+        rows, counts = store("train", units, layers)
+        train = data["train"]
+        kinds = ["task"] if args.task == "squad" else ["task", "control"]
+        targets = extra["targets"] if args.task == "squad" else \
+            np.stack([train["gold"][extra["rows"]], train["control"][extra["rows"]]], 1)
+        shape = (len(kinds), len(layers), hidden, 2 if args.task == "squad" else len(labels))
+        save = lambda epoch, w, b: save_probes(folder / "probes" / f"epoch_{epoch}.safetensors", w, b, kinds, layers)
+        train_probes(rows, counts, targets, shape, args, device, save)
+
+    if args.command in ("run", "predict"):
+        files = epoch_files(folder / "probes", "epoch_*.safetensors")
+        if not files:
+            core.fail(f"{folder / 'probes'}: no probes; run `probe.py train` with these flags first")
+        loaded = [load_probes(f) for f in files]
+        kinds, layers = loaded[0][2], loaded[0][3]
+        weight, bias = (torch.cat([p[i] for p in loaded]).to(device) for i in (0, 1))  # epochs stacked along K
+        shutil.rmtree(folder / "predictions", ignore_errors=True)
+        (folder / "predictions").mkdir(parents=True)
+        predictions = [{} for _ in files]
+        for split in (s for s in data if s != "train"):
+            units, extra = encode(args, split, data, tokenizer, label2id)
+            rows, counts = store(split, units, layers)
+            bs = args.per_device_eval_batch_size
+            logits = torch.cat([logits_of(rows(list(range(k, min(k + bs, len(units))))).to(device, torch.float32),
+                                          weight, bias).cpu() for k in range(0, len(units), bs)])
+            for e in range(len(files)):
+                found = {}
+                for i, l in enumerate(layers):
+                    if args.task == "squad":
+                        starts, ends = (np.split(logits[:, e, i, j].numpy(), np.cumsum(counts)[:-1]) for j in (0, 1))
+                        answers, _, odds = squad.postprocess(data[split]["examples"], extra["meta"], starts, ends,
+                                                             args.n_best_size, args.max_answer_length,
+                                                             args.version_2_with_negative, args.null_score_diff_threshold)
+                        found.setdefault("task", {})[l] = {"predictions": answers, "null_odds": odds}
+                        continue
+                    for k, kind in enumerate(kinds):  # per word (ner) or example; words cut off: O, no control
+                        ids = np.full(len(data[split]["gold"]), label2id.get("O", 0) if kind == "task" else -1)
+                        ids[extra["rows"]] = logits[:, e * len(kinds) + k, i].argmax(-1).numpy()
+                        found.setdefault(kind, {})[l] = ids.tolist()
+                predictions[e][split] = found
+        for e, path in enumerate(files):
+            core._write_json(folder / "predictions" / f"epoch_{path.stem.split('_')[1]}.json", predictions[e])
+
+
+# --- evaluation: each epoch and layer scored with the task script's own metric; the epoch picked by dev
+def headline(args):
+    return "f1" if args.task in ("squad", "ner") else glue.TASKS[args.task_name][4][0] if args.task_name else "accuracy"
+
+
+def score(args, data, labels, split, task, control=None):
+    if args.task == "squad":
+        v2 = args.version_2_with_negative
+        return squad.score(data[split]["examples"], task["predictions"], v2, task.get("null_odds") if v2 else None,
+                           args.null_score_diff_threshold)
+    gold, predicted = data[split]["gold"], np.asarray(task)
+    percent = lambda m: {k: 100 * v if isinstance(v, float) else v for k, v in m.items()}
+    if args.task == "ner":
+        cut = np.cumsum([len(s["words"]) for s in data[split]["examples"]])[:-1]
+        tags = lambda ids: [[labels[i] for i in part] for part in np.split(ids, cut)]
+        metrics = percent(ner.score(tags(gold), tags(predicted)))
+    else:
+        spec = glue.TASKS.get(args.task_name)
+        positive = labels.index(spec[3][glue.POSITIVE]) if spec and glue.POSITIVE in spec[3] else 1
+        metrics = percent(glue.compute_metrics(args.task_name, np.eye(len(labels))[predicted], gold, positive))
+    if control is not None:  # both accuracies over the words the probes saw
+        control, seen = np.asarray(control), np.asarray(control) >= 0
+        metrics["accuracy"] = 100 * float((predicted[seen] == gold[seen]).mean())
+        metrics["control_accuracy"] = 100 * float((control[seen] == data[split]["control"][seen]).mean())
+        metrics["selectivity"] = metrics["accuracy"] - metrics["control_accuracy"]
+    return metrics
+
+
+def slug(name):
+    parts = Path(name).parts[-3:] if Path(name).is_dir() else [name]
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", "--".join(parts)).strip("-.") or "model"
+
+
+def report(args, data, labels):
+    out, metric = Path(args.output_dir), headline(args)
+    evals = [s for s in data if s != "train"]
+    if args.task == "squad":
+        baseline = {s: score(args, data, labels, s, {"predictions": {e["id"]: "" for e in data[s]["examples"]}})
+                    for s in evals}
+    else:
+        majority = int(np.bincount(data["train"]["gold"]).argmax())
+        baseline = {s: score(args, data, labels, s, np.full(len(data[s]["gold"]), majority)) for s in evals}
+    models = {}
+    for name in args.model_name_or_path:
+        files = epoch_files(out / slug(name) / "predictions", "epoch_*.json")
+        if not files:
+            core.fail(f"{out / slug(name) / 'predictions'}: no predictions; run `probe.py predict` with these flags first")
+        per = {}  # layer -> epoch -> split -> metrics
+        for path in files:
+            epoch = int(path.stem.split("_")[1])
+            for split, found in json.loads(path.read_text()).items():
+                for layer, task in found["task"].items():
+                    control = found.get("control", {}).get(layer)
+                    per.setdefault(int(layer), {}).setdefault(epoch, {})[split] = \
+                        score(args, data, labels, split, task, control)
+        models[name] = []
+        for layer, epochs in sorted(per.items()):
+            best = max(epochs, key=lambda e: (epochs[e]["dev"][metric], -e))  # ties: the earlier epoch
+            models[name].append({"layer": layer, "best_epoch": best, **epochs[best], "epochs": epochs})
+    results = {"task": args.task, "metric": metric, "baseline": baseline, "models": models}
+    core._write_json(out / "results.json", results)
+    text = table(args, results, evals)
+    (out / "results.md").write_text(text)
+    plot(results, out / "probe.png", f"{args.task}: dev {metric} of a linear probe per layer")
+    print(text, end="")
+    return results
+
+
+def table(args, results, evals):
+    metric, models = results["metric"], results["models"]
+    extra = ["exact"] if args.task == "squad" else ["accuracy", "control_accuracy", "selectivity"]
+    lines = [f"# Probes: {args.task}, dev {metric} per layer (epoch picked by dev)", "",
+             "Majority baseline: " + ", ".join(f"{s} {metric} {b[metric]:.2f}" for s, b in results["baseline"].items()), ""]
+    for name, rows in models.items():
+        epochs = sorted(rows[0]["epochs"])
+        head = ["layer", *[f"epoch {e}" for e in epochs], "best epoch", *extra, *[f"{s} {metric}" for s in evals[1:]]]
+        lines += [f"## {name}", "", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+        for r in rows:
+            cells = [r["layer"], *[f"{r['epochs'][e]['dev'][metric]:.2f}" for e in epochs], r["best_epoch"],
+                     *[f"{r['dev'][k]:.2f}" for k in extra], *[f"{r[s][metric]:.2f}" for s in evals[1:]]]
+            lines.append("| " + " | ".join(map(str, cells)) + " |")
+        lines.append("")
+    if len(models) > 1:
+        layers = sorted({r["layer"] for rows in models.values() for r in rows})
+        by = {name: {r["layer"]: f"{r['dev'][metric]:.2f}" for r in rows} for name, rows in models.items()}
+        lines += [f"## dev {metric} per layer, by model", "", "| layer | " + " | ".join(models) + " |",
+                  "|---" * (len(models) + 1) + "|"]
+        lines += [f"| {l} | " + " | ".join(by[n].get(l, "-") for n in models) + " |" for l in layers] + [""]
+    return "\n".join(lines)
+
+
+def plot(results, path, title):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metric = results["metric"]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, rows in results["models"].items():
+        label = "/".join(Path(name).parts[-2:]) if Path(name).is_dir() else name
+        line, = ax.plot([r["layer"] for r in rows], [r["dev"][metric] for r in rows], marker="o", label=label)
+        if "control_accuracy" in rows[0]["dev"]:
+            ax.plot([r["layer"] for r in rows], [r["dev"]["control_accuracy"] for r in rows], linestyle=":",
+                    color=line.get_color(), label=f"{label}: control task accuracy")
+    ax.axhline(results["baseline"]["dev"][metric], color="gray", linestyle="--", label="majority baseline")
+    ax.set(xlabel="hidden state (0 = embeddings)", ylabel=f"dev {metric}", title=title)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    tmp = Path(f"{path}.tmp")
+    fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    data, labels = read_data(args)  # everything checked before a model is loaded or a file written
+    slugs = [slug(n) for n in args.model_name_or_path]
+    if len(set(slugs)) < len(slugs):
+        core.fail(f"two --model values share the output folder name {next(s for s in slugs if slugs.count(s) > 1)}")
+    from transformers.utils import logging as hf_logging
+    hf_logging.set_verbosity_error()  # AutoModel on an MLM or task checkpoint: the head's weights are "unused"
+    hf_logging.disable_progress_bar()
+    torch.manual_seed(args.seed)
+    if args.command != "evaluate":
+        for name in args.model_name_or_path:
+            probe_model(args, name, Path(args.output_dir) / slug(name), data, labels)
+    return report(args, data, labels) if args.command in ("run", "evaluate") else None
+
+
+if __name__ == "__main__":
+    main()

@@ -56,7 +56,8 @@ def parse_args(argv=None):
     m.add_argument("--student_config", default=str(DEFAULT_CONFIG),
                    help="DistilBERT config JSON; vocab_size, special ids and positions come from the teacher "
                         "(default: configs/distilbert-base.json)")
-    m.add_argument("--config_overrides", default=None, help='student config changes, "n_layers=3,dim=256" (default: none)')
+    m.add_argument("--config_overrides", default=None,
+                   help='student config changes, "n_layers=3,dim=256" (default: none)')
     m.add_argument("--student_init", choices=["teacher", "random"], default="teacher",
                    help="teacher: copy embeddings, a spread of layers and the MLM head (needs the teacher's dim, "
                         "hidden_dim, n_heads); random: the config's init (default: teacher)")
@@ -137,8 +138,9 @@ def student_config(args, teacher, tokenizer, usable):
             ("dim", "hidden_size"), ("hidden_dim", "intermediate_size"), ("n_heads", "num_attention_heads"))
                  if getattr(config, s) != getattr(t, n, None)]
         if sizes:
-            core.fail(f"--student_init teacher copies the teacher's weights, but the sizes differ ({', '.join(sizes)}); "
-                      "use --student_init random (the cosine term then learns a projection) or the teacher's sizes")
+            core.fail(f"--student_init teacher copies the teacher's weights, but the sizes differ "
+                      f"({', '.join(sizes)}); use --student_init random (the cosine term then learns a projection) "
+                      "or the teacher's sizes")
         if config.n_layers > t.num_hidden_layers:
             core.fail(f"the student has {config.n_layers} layers, the teacher {t.num_hidden_layers}: nothing to copy")
     return config
@@ -162,7 +164,8 @@ def init_from_teacher(student, teacher, offset):
         names.update({f"distilbert.transformer.layer.{s}.{part}.{w}": f"{b}.encoder.layer.{k}.{theirs}.{w}"
                       for part, theirs in LAYER_PARTS.items() for w in ("weight", "bias")})
     roberta = "lm_head.bias" in t
-    names.update({f"{part}.{w}": f"{theirs[roberta]}.{w}" for part, theirs in HEAD_PARTS.items() for w in ("weight", "bias")})
+    names.update({f"{part}.{w}": f"{theirs[roberta]}.{w}"
+                  for part, theirs in HEAD_PARTS.items() for w in ("weight", "bias")})
     names["vocab_projector.bias"] = "lm_head.bias" if roberta else "cls.predictions.bias"
     if not student.config.tie_word_embeddings:  # tied: it is the word embeddings, copied above
         names["vocab_projector.weight"] = "lm_head.decoder.weight" if roberta else "cls.predictions.decoder.weight"

@@ -51,6 +51,11 @@ def distill_args(teacher, corpus, out, *extra):
             "--cache_dir", str(out.parent / "cache"), *map(str, extra)]
 
 
+def folded_positions(t):
+    """A BERT teacher's first 64 position vectors plus token type 0's, from its state dict t."""
+    return t["bert.embeddings.position_embeddings.weight"][:64] + t["bert.embeddings.token_type_embeddings.weight"][0]
+
+
 def build_student(teacher_dir, overrides):
     """(teacher, student, {student name: teacher name}) as main() builds them, with the teacher's weights jittered
     so that position and token-type vectors are not near zero."""
@@ -77,22 +82,23 @@ def test_layer_map_spreads_the_teacher_layers():
 def test_init_copies_the_teacher_tensors(teachers):
     teacher, student, names, _ = build_student(teachers["bert"], f"n_layers=2,{STUDENT}")
     t = teacher.state_dict()
-    assert names["distilbert.transformer.layer.1.attention.q_lin.weight"] == "bert.encoder.layer.3.attention.self.query.weight"
-    assert names["distilbert.transformer.layer.0.ffn.lin2.bias"] == "bert.encoder.layer.0.output.dense.bias"
+    layer = "distilbert.transformer.layer"
+    assert names[f"{layer}.1.attention.q_lin.weight"] == "bert.encoder.layer.3.attention.self.query.weight"
+    assert names[f"{layer}.0.ffn.lin2.bias"] == "bert.encoder.layer.0.output.dense.bias"
     assert len(names) == 3 + 2 * 16 + 5  # embeddings + 16 tensors per layer + head (tied decoder)
     for mine, theirs in names.items():
         assert torch.equal(student.get_parameter(mine), t[theirs]), mine
     assert torch.equal(student.vocab_projector.weight, t["bert.embeddings.word_embeddings.weight"])  # tied
     # no token types in DistilBERT: type 0's vector is folded into the positions
-    assert torch.equal(student.distilbert.embeddings.position_embeddings.weight,
-                       t["bert.embeddings.position_embeddings.weight"][:64] + t["bert.embeddings.token_type_embeddings.weight"][0])
+    assert torch.equal(student.distilbert.embeddings.position_embeddings.weight, folded_positions(t))
 
 
 @pytest.mark.parametrize("arch", ["bert", "roberta"])
 def test_full_depth_student_computes_the_teacher(teachers, arch):
     """All layers copied: the DistilBERT is the same function (RoBERTa: position ids offset by padding_idx + 1)."""
     layers = 4 if arch == "bert" else 2
-    teacher, student, _, tokenizer = build_student(teachers[arch], f"n_layers={layers},{STUDENT},dropout=0,attention_dropout=0")
+    overrides = f"n_layers={layers},{STUDENT},dropout=0,attention_dropout=0"
+    teacher, student, _, tokenizer = build_student(teachers[arch], overrides)
     batch = tokenizer(["the team won the match today", "a recipe"], padding=True, return_tensors="pt",
                       return_token_type_ids=False)
     with torch.no_grad():
@@ -159,7 +165,8 @@ def test_masking_counts_and_frequency_smoothing():
     assert 0.25 < rare / (rare + common) < 0.32
     assert abs(kinds[0] / 3000 - 0.8) < 0.03 and abs(kinds[1] / 3000 - 0.1 - 0.02) < 0.03  # (+ random = same id)
     for n, expected in ((7, 2), (20, 3), (1, 1)):  # ceil, computed exactly
-        masked, labels = distill.mask_batch(ids, torch.arange(ids.numel()).view_as(ids) < n, torch.ones(10), 4, replace, 0.15)
+        first_n = torch.arange(ids.numel()).view_as(ids) < n
+        masked, labels = distill.mask_batch(ids, first_n, torch.ones(10), 4, replace, 0.15)
         assert (labels != -100).sum() == expected == math.ceil(Fraction(15, 100) * n)
     # smoothing 0: uniform over tokens, the rare one drawn about as often as its share
     flat = distill.token_weights(Dataset.from_dict({"input_ids": rows}), 10, torch.arange(5), 0.0)
@@ -184,7 +191,8 @@ def test_end_to_end_logs_each_term_and_writes_distilbert_folders(bert_run, teach
     train = [r for r in log if "lr" in r]
     assert len(train) == 6 and all({"loss_ce", "loss_mlm", "loss_cos", "loss_mse"} <= set(r) for r in train)
     r = train[0]  # the total is the weighted sum of the logged terms (a one-step window)
-    assert r["loss"] == pytest.approx(5 * r["loss_ce"] + 2 * r["loss_mlm"] + r["loss_cos"] + 0.5 * r["loss_mse"], rel=1e-4)
+    total = 5 * r["loss_ce"] + 2 * r["loss_mlm"] + r["loss_cos"] + 0.5 * r["loss_mse"]
+    assert r["loss"] == pytest.approx(total, rel=1e-4)
     assert train[0]["lr"] == pytest.approx(3e-3)  # 5% warmup of 6 steps: one step
     events = b"".join(p.read_bytes() for p in (out / "runs").iterdir())
     assert all(f"train/{k}".encode() in events for k in ("loss_ce", "loss_mlm", "loss_cos", "loss_mse"))
@@ -197,6 +205,11 @@ def test_end_to_end_logs_each_term_and_writes_distilbert_folders(bert_run, teach
     assert "token_type_ids" not in tok("a goal") and tok.model_max_length == 64
     model = AutoModelForMaskedLM.from_pretrained(out / "best")
     assert type(model).__name__ == "DistilBertForMaskedLM"
+    # sinusoidal_pos_embds: positions stay fixed, as the recipe's (here the teacher's, + token type 0's vector)
+    t = load_file(str(teachers["bert"] / "model.safetensors"))
+    embeddings = model.distilbert.embeddings
+    assert torch.equal(embeddings.position_embeddings.weight, folded_positions(t))
+    assert not torch.equal(embeddings.word_embeddings.weight, t["bert.embeddings.word_embeddings.weight"])  # trained
     # the teacher stays out of last/state: one model there, the student's tensors only
     state = load_file(str(out / "last" / "state" / "model.safetensors"))
     assert not (out / "last" / "state" / "model_1.safetensors").exists()
@@ -218,7 +231,8 @@ def test_student_fine_tunes_with_glue(bert_run, tmp_path):
                "--do_train", "--do_eval", "--max_train_steps", "4", "--output_dir", str(out), "--report_to", "none"])
     results = json.loads((out / "eval_results.json").read_text())
     assert set(results) == {"loss", "accuracy"} and 0 <= results["accuracy"] <= 1
-    assert json.loads((out / "best" / "config.json").read_text())["architectures"] == ["DistilBertForSequenceClassification"]
+    config = json.loads((out / "best" / "config.json").read_text())
+    assert config["architectures"] == ["DistilBertForSequenceClassification"]
 
 
 def test_roberta_teacher(teachers, corpus, tmp_path):
@@ -249,7 +263,8 @@ def test_random_init_with_projection_resumes_exactly(tiny_bert, corpus, tmp_path
     """A teacher of width 32, a student of 16: the cosine goes through a learned projection, which last/state
     keeps (the resumed run ends bitwise where the uninterrupted one does) and best/ leaves out. Dropout on."""
     (tmp_path / "killer.py").write_text(KILLER)
-    common = ["--student_init", "random", "--config_overrides", "n_layers=1,dim=16,hidden_dim=32,n_heads=2,max_position_embeddings=64",
+    common = ["--student_init", "random",
+              "--config_overrides", "n_layers=1,dim=16,hidden_dim=32,n_heads=2,max_position_embeddings=64",
               "--max_train_steps", 6, "--eval_steps", 2, "--logging_steps", 1]
     full, killed = tmp_path / "full", tmp_path / "killed"
     launch = lambda out, *extra, **env: run([sys.executable, str(tmp_path / "killer.py"),
@@ -266,7 +281,8 @@ def test_random_init_with_projection_resumes_exactly(tiny_bert, corpus, tmp_path
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert json.loads((full / "log.json").read_text()) == json.loads((killed / "log.json").read_text())
     saved = load_file(str(full / "best" / "model.safetensors"))
-    assert not any("projection" in k for k in saved) and saved["distilbert.embeddings.word_embeddings.weight"].shape[1] == 16
+    assert not any("projection" in k for k in saved)
+    assert saved["distilbert.embeddings.word_embeddings.weight"].shape[1] == 16
 
 
 @pytest.mark.parametrize("case", ["student_tokenizer", "vocab_size", "sizes", "positions", "unknown_key", "teacher"])
@@ -276,7 +292,8 @@ def test_bad_input_fails_with_one_clear_line(teachers, corpus, tmp_path, capsys,
     argv, expected = {
         "student_tokenizer": (["--student_tokenizer", teachers["roberta"], "--config_overrides", STUDENT],
                               "its vocabulary differs from the teacher's"),
-        "vocab_size": (["--student_config", bad, "--config_overrides", STUDENT], "vocab_size 500 contradicts the teacher's"),
+        "vocab_size": (["--student_config", bad, "--config_overrides", STUDENT],
+                       "vocab_size 500 contradicts the teacher's"),
         "sizes": (["--config_overrides", "dim=16,hidden_dim=64,n_heads=2,max_position_embeddings=64"],
                   "the sizes differ (dim 16 vs hidden_size 32); use --student_init random"),
         "positions": (["--config_overrides", "dim=32,hidden_dim=64,n_heads=2"],

@@ -6,7 +6,8 @@
 #   3. train.py, the model/ template: fine-tunes that BERT on multi-label topic classification;
 #   4. ner.py on synthetic CoNLL-2003-style data, with its own tiny BERT (its words are not topic words);
 #   5. glue.py on a synthetic SST-2 folder, fine-tuning the step-2 BERT, then the results table;
-#   6. squad.py on synthetic SQuAD v1.1 files, with its own tiny BERT.
+#   6. distill.py: the step-2 BERT into a 1-layer DistilBERT on the same text, then SST-2 on the student;
+#   7. squad.py on synthetic SQuAD v1.1 files, with its own tiny BERT.
 # Expected (measured on the 2-core dev machine, 2026-11-21; the same every run): see the EXPECT lines.
 # Outputs land in demo/ (DEMO_DIR to change); rerunning replaces them.
 source "$(dirname "$0")/_common.sh"
@@ -73,6 +74,30 @@ run python glue.py \
   --learning_rate 3e-3 `# a random-init tiny model wants a large rate` \
   --per_device_train_batch_size 16
 run python glue.py --report "$DEMO/glue-runs"
+
+# Distillation: the step-2 BERT (2 layers) into a 1-layer DistilBERT on the same text, then SST-2 on the student
+# EXPECT: DISTIL_TODO
+run python distill.py \
+  --teacher "$DEMO/mlm-bert/best" \
+  --config_overrides "n_layers=1,dim=32,hidden_dim=64,n_heads=2,max_position_embeddings=64" `# the teacher's width, 1 layer` \
+  --train_file "$DEMO/data/train.jsonl" \
+  --validation_file "$DEMO/data/valid.jsonl" \
+  --max_seq_length 64 \
+  --output_dir "$DEMO/distil-bert" \
+  --overwrite_output_dir \
+  --num_train_epochs 10 \
+  --per_device_train_batch_size 16 \
+  --learning_rate 3e-3 `# a tiny model wants a large rate`
+run python glue.py \
+  --task_name sst2 \
+  --data_dir "$DEMO/glue/SST-2" \
+  --model_name_or_path "$DEMO/distil-bert/best" \
+  --do_train \
+  --do_eval \
+  --output_dir "$DEMO/glue-distil/sst2" `# apart from glue-runs/, so the report does not mix them` \
+  --overwrite_output_dir \
+  --learning_rate 3e-3 `# a random-init tiny model wants a large rate` \
+  --per_device_train_batch_size 16
 
 # SQuAD: synthetic v1.1 files (one fact per paragraph) and squad.py on a tiny BERT with a vocab of their words
 # EXPECT: SQUAD_TODO

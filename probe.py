@@ -45,53 +45,49 @@ CACHE_VERSION = 1
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("command", nargs="?", default="run", choices=COMMANDS,
-                        help="train, predict or evaluate (the seed's three steps), or run: all three (default: run)")
-    parser.add_argument("--model_name_or_path", "--model", action="append", default=[],
-                        help="an encoder to probe; repeat it to compare models in one table and plot (required)")
-    parser.add_argument("--task", type=str.lower, default=None, help=f"one of {', '.join(TASKS)} (required)")
-    parser.add_argument("--output_dir", default=None, help="(default: out/probe/TASK)")
-    parser.add_argument("--overwrite_output_dir", action="store_true", help="train: replace a model's probes "
-                        "(default: refuse)")
-    parser.add_argument("--layers", default=None, help="comma-separated hidden states to probe, 0 = the embeddings "
-                        "(default: all)")
-    parser.add_argument("--pooling", default="cls", choices=["cls", "mean"],
-                        help="sentence tasks: the first token's state or the mean over tokens (default: cls)")
-    parser.add_argument("--num_train_epochs", "--epochs", type=int, default=3, help="(default: 3)")
-    parser.add_argument("--per_device_train_batch_size", type=int, default=32,
-                        help="examples (sentences, windows) per probe step (default: 32)")
-    parser.add_argument("--per_device_eval_batch_size", type=int, default=32, help="examples per encoder pass "
-                        "(default: 32)")
-    parser.add_argument("--learning_rate", type=float, default=3e-3, help="AdamW (default: 3e-3)")
-    parser.add_argument("--weight_decay", type=float, default=0.0, help="(default: 0.0)")
-    parser.add_argument("--seed", type=int, default=42, help="data order and control labels (default: 42)")
-    parser.add_argument("--device", default=None, help="cpu, cuda (or gpu), cuda:1 ... (default: cuda if there is one)")
-    parser.add_argument("--max_seq_length", type=int, default=None, help="(default: 384 for squad, else 128)")
-    parser.add_argument("--max_train_samples", type=int, default=-1, help="first N training examples (default: -1 = all)")
-    parser.add_argument("--max_eval_samples", type=int, default=-1, help="first N dev/test examples (default: -1 = all)")
-    parser.add_argument("--cache_dir", default=None, help="hidden-state cache (default: $HF_DATASETS_CACHE/"
-                        "probe_features or ~/.cache/huggingface/datasets/probe_features)")
-    parser.add_argument("--overwrite_cache", action="store_true", help="extract again even if cached (default: off)")
-    parser.add_argument("--cache_limit_gb", type=float, default=20.0, help="features bigger than this are not cached: "
-                        "the encoder runs again on every batch (all of SQuAD v2 train: ~400 GB for a base model) "
-                        "(default: 20)")
-    g = parser.add_argument_group("data (as in squad.py, ner.py and glue.py)")
-    g.add_argument("--train_file", default=None, help="(default: none)")
-    g.add_argument("--validation_file", default=None, help="dev set: picks the epoch (default: none)")
-    g.add_argument("--test_file", default=None, help="ner: scored at the chosen epoch (default: none)")
-    g.add_argument("--dataset_name", default=None, help="a `datasets` name or folder (default: none)")
-    g.add_argument("--dataset_config_name", default=None, help="(default: none)")
-    g.add_argument("--data_dir", default=None, help="GLUE tasks: the task's folder, classic layout (default: none)")
-    g.add_argument("--text_column", default="tokens", help="ner: JSON field with the words (default: tokens)")
-    g.add_argument("--text_columns", type=lambda s: tuple(s.split(",")), default=None,
-                   help="sentence tasks: one or two comma-separated columns (default: the task's; 'sentence')")
-    g.add_argument("--label_column", default=None, help="(default: the task's, as in ner.py and glue.py)")
-    g.add_argument("--version_2_with_negative", action="store_true", help="squad: v2.0 (default: off, v1.1)")
-    g.add_argument("--doc_stride", type=int, default=128, help="squad: tokens shared by windows (default: 128)")
-    g.add_argument("--max_query_length", type=int, default=64, help="squad: question tokens kept (default: 64)")
-    g.add_argument("--n_best_size", type=int, default=20, help="squad: starts and ends tried (default: 20)")
-    g.add_argument("--max_answer_length", type=int, default=30, help="squad: in tokens (default: 30)")
-    g.add_argument("--null_score_diff_threshold", type=float, default=0.0, help="squad v2 (default: 0.0)")
+    add = parser.add_argument
+    add("command", nargs="?", default="run", choices=COMMANDS,
+        help="train, predict or evaluate (the seed's three steps), or run: all three (default: run)")
+    add("--model_name_or_path", "--model", action="append", default=[],
+        help="an encoder to probe; repeat it to compare models in one table and plot (required)")
+    add("--task", type=str.lower, default=None, help=f"one of {', '.join(TASKS)} (required)")
+    add("--output_dir", default=None, help="(default: out/probe/TASK)")
+    add("--overwrite_output_dir", action="store_true", help="train: replace a model's probes (default: refuse)")
+    add("--layers", default=None, help="comma-separated hidden states to probe, 0 = the embeddings (default: all)")
+    add("--pooling", default="cls", choices=["cls", "mean"],
+        help="sentence tasks: the first token's state or the mean over the tokens (default: cls)")
+    add("--num_train_epochs", "--epochs", type=int, default=3, help="(default: 3, the seed's)")
+    add("--per_device_train_batch_size", type=int, default=32, help="sentences or windows per probe step (default: 32)")
+    add("--per_device_eval_batch_size", type=int, default=32, help="examples per encoder pass (default: 32)")
+    add("--learning_rate", type=float, default=3e-3, help="AdamW, on standardized features (default: 3e-3)")
+    add("--weight_decay", type=float, default=0.0, help="(default: 0.0)")
+    add("--seed", type=int, default=42, help="data order and control labels (default: 42)")
+    add("--device", default=None, help="cpu, cuda (or gpu), cuda:1 ... (default: cuda if there is one)")
+    add("--max_seq_length", type=int, default=None, help="(default: 384 for squad, else 128)")
+    add("--max_train_samples", type=int, default=-1, help="first N training examples (default: -1 = all)")
+    add("--max_eval_samples", type=int, default=-1, help="first N dev/test examples (default: -1 = all)")
+    add("--cache_dir", default=None, help="hidden-state cache (default: $HF_DATASETS_CACHE/probe_features or "
+        "~/.cache/huggingface/datasets/probe_features)")
+    add("--overwrite_cache", action="store_true", help="extract again even if cached (default: off)")
+    add("--cache_limit_gb", type=float, default=20.0, help="features bigger than this are not cached: the encoder runs "
+        "on every batch (all of SQuAD v2 train: ~400 GB for a base model) (default: 20)")
+    g = parser.add_argument_group("data (as in squad.py, ner.py and glue.py)").add_argument
+    g("--train_file", default=None, help="(default: none)")
+    g("--validation_file", default=None, help="dev set: picks the epoch (default: none)")
+    g("--test_file", default=None, help="ner: scored at the epoch dev picked (default: none)")
+    g("--dataset_name", default=None, help="a `datasets` name or folder (default: none)")
+    g("--dataset_config_name", default=None, help="(default: none)")
+    g("--data_dir", default=None, help="a GLUE task's folder in the classic layout (default: none)")
+    g("--text_column", default="tokens", help="ner: JSON field with the words (default: tokens)")
+    g("--text_columns", type=lambda s: tuple(s.split(",")), default=None,
+      help="sentence tasks: one or two comma-separated columns (default: the task's; 'sentence')")
+    g("--label_column", default=None, help="(default: the task's, as in ner.py and glue.py)")
+    g("--version_2_with_negative", action="store_true", help="squad: v2.0 (default: off, v1.1)")
+    g("--doc_stride", type=int, default=128, help="squad: tokens shared by windows (default: 128)")
+    g("--max_query_length", type=int, default=64, help="squad: question tokens kept (default: 64)")
+    g("--n_best_size", type=int, default=20, help="squad: starts and ends tried (default: 20)")
+    g("--max_answer_length", type=int, default=30, help="squad: in tokens (default: 30)")
+    g("--null_score_diff_threshold", type=float, default=0.0, help="squad v2 (default: 0.0)")
     args = parser.parse_args(argv)
     if not args.task:
         parser.error("--task is required")
@@ -186,7 +182,7 @@ def encode(args, split, data, tokenizer, label2id):
     if args.task == "ner":
         features, kept = ner.encode(examples, tokenizer, label2id, args.max_seq_length)
         starts = np.cumsum([0] + [len(s["words"]) for s in examples])
-        units = [{**{k: f[k] for k in INPUTS if k in f}, "positions": [j for j, l in enumerate(f["labels"]) if l != -100]}
+        units = [{**{k: f[k] for k in INPUTS if k in f}, "positions": [j for j, y in enumerate(f["labels"]) if y >= 0]}
                  for f in features]
         return units, {"rows": np.concatenate([starts[i] + np.array(k, dtype=int) for i, k in enumerate(kept)])}
     if args.task == "squad":
@@ -233,7 +229,7 @@ def extract(model, units, layers, pad_id):
     """One encoder pass over a batch of units: their rows [R, layers, hidden], in order."""
     device, accepted = next(model.parameters()).device, inspect.signature(model.forward).parameters
     width = max(len(u["input_ids"]) for u in units)
-    pad = {"input_ids": pad_id, "attention_mask": 0, "token_type_ids": 0}
+    pad = {"input_ids": pad_id or 0, "attention_mask": 0, "token_type_ids": 0}
     batch = {k: torch.tensor([u[k] + [pad[k]] * (width - len(u[k])) for u in units], device=device)
              for k in INPUTS if k in units[0] and k in accepted}
     with torch.no_grad():
@@ -261,7 +257,7 @@ def features(args, name, identity, split, units, layers, hidden, get_model, pad_
     offsets = np.concatenate([[0], np.cumsum(counts)])
     size = offsets[-1] * len(layers) * hidden * 2
     if size > args.cache_limit_gb * 2 ** 30:
-        print(f"{split}: features of {size / 2 ** 30:.1f} GB are over --cache_limit_gb: the encoder runs on every batch")
+        print(f"{split}: {size / 2 ** 30:.1f} GB of features, over --cache_limit_gb: the encoder runs on every batch")
         return (lambda ids: extract(get_model(), [units[i] for i in ids], layers, pad_id)), counts
     key = hashlib.sha256(json.dumps([CACHE_VERSION, identity, layers, hidden]).encode())
     for u in units:
@@ -273,7 +269,8 @@ def features(args, name, identity, split, units, layers, hidden, get_model, pad_
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(f"{path}.tmp")
-        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(int(offsets[-1]), len(layers), hidden))
+        shape = (int(offsets[-1]), len(layers), hidden)
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=shape)
         order = sorted(range(len(units)), key=lambda i: -len(units[i]["input_ids"]))  # little padding per batch
         bs, model = args.per_device_eval_batch_size, get_model()
         for k in tqdm(range(0, len(order), bs), desc=f"{name} [{split}] hidden states"):
@@ -284,7 +281,7 @@ def features(args, name, identity, split, units, layers, hidden, get_model, pad_
         array.flush()
         del array
         os.replace(tmp, path)
-        print(f"{split}: {offsets[-1]} rows x {len(layers)} layers x {hidden} cached in {path} ({size / 2 ** 20:.0f} MB)")
+        print(f"{split}: {shape} features ({size / 2 ** 20:.0f} MB) cached in {path}")
     array = np.load(path, mmap_mode="r")
     return (lambda ids: torch.from_numpy(np.concatenate([array[offsets[i]:offsets[i + 1]] for i in ids]))), counts
 
@@ -365,7 +362,8 @@ def load_probes(path):
 
     with safe_open(str(path), framework="pt") as f:
         kinds, layers = (json.loads(f.metadata()[k]) for k in ("kinds", "layers"))
-        stack = lambda n: torch.stack([torch.stack([f.get_tensor(f"{k}.layer_{l}.{n}") for l in layers]) for k in kinds])
+        stack = lambda n: torch.stack([torch.stack([f.get_tensor(f"{k}.layer_{l}.{n}") for l in layers])
+                                       for k in kinds])
         return stack("weight"), stack("bias"), kinds, layers
 
 
@@ -373,8 +371,8 @@ def epoch_files(folder, pattern):
     return sorted(folder.glob(pattern), key=lambda p: int(re.findall(r"\d+", p.name)[-1]))
 
 
-def probe_model(args, name, folder, data, labels):
-    """train and/or predict for one model: features (cached), probes/epoch_N.safetensors, predictions/epoch_N.json."""
+def open_model(args, name):
+    """Config and tokenizer, checked, and the device; the model itself loads only on a cache miss."""
     from transformers import AutoConfig, AutoTokenizer
 
     try:
@@ -385,12 +383,10 @@ def probe_model(args, name, folder, data, labels):
                   "Face encoder (AutoModel) that returns hidden states")
     n, hidden = getattr(config, "num_hidden_layers", None), getattr(config, "hidden_size", None)
     if n is None or hidden is None:
-        core.fail(f"{name}: its config ({config.model_type}) has no num_hidden_layers/hidden_size: not an encoder "
-                  "with hidden states")
-    layers = args.layers or list(range(n + 1))
-    if layers[-1] > n or layers[0] < 0:
+        core.fail(f"{name}: its config ({config.model_type}) has no num_hidden_layers/hidden_size: not an encoder")
+    if args.layers and (args.layers[-1] > n or args.layers[0] < 0):
         core.fail(f"--layers: {name} has hidden states 0 to {n} (0 = the embeddings); "
-                  f"{next(l for l in layers if not 0 <= l <= n)} is out of range")
+                  f"{next(l for l in args.layers if not 0 <= l <= n)} is out of range")
     if args.task == "squad" and not tokenizer.is_fast:
         core.fail(f"{name}: squad needs a fast tokenizer (tokenizer.json) for the answers' offsets")
     args = argparse.Namespace(**{**vars(args), "max_seq_length": min(args.max_seq_length, tokenizer.model_max_length)})
@@ -398,13 +394,27 @@ def probe_model(args, name, folder, data, labels):
     if args.task == "squad" and args.doc_stride >= room:
         core.fail(f"--doc_stride {args.doc_stride} must be less than a window's context tokens, --max_seq_length - "
                   f"--max_query_length - special tokens = {room}")
-    device = torch.device({"gpu": "cuda"}.get(args.device, args.device or ("cuda" if torch.cuda.is_available() else "cpu")))
+    device = torch.device({"gpu": "cuda", None: "cuda" if torch.cuda.is_available() else "cpu"}.get(args.device,
+                                                                                                   args.device))
     if device.type == "cuda" and not torch.cuda.is_available():
         core.fail(f"--device {args.device}: no GPU here; use --device cpu")
-    model, identity, pad_id = [], model_identity(name, config), tokenizer.pad_token_id or 0
-    get_model = lambda: model[0] if model else model.append(load_model(name, device, tokenizer("a probe", return_tensors="pt"), n)) or model[0]  # loaded on a miss
-    label2id = {t: i for i, t in enumerate(labels or [])}
-    store = lambda split, units, layers: features(args, name, identity, split, units, layers, hidden, get_model, pad_id)
+    return args, config, tokenizer, n, hidden, device
+
+
+def probe_model(args, name, folder, data, labels):
+    """train and/or predict for one model: probes/epoch_N.safetensors, predictions/epoch_N.json."""
+    args, config, tokenizer, n, hidden, device = open_model(args, name)
+    loaded, identity, label2id = [], model_identity(name, config), {t: i for i, t in enumerate(labels or [])}
+
+    def get_model():
+        if not loaded:
+            loaded.append(load_model(name, device, tokenizer("a probe", return_tensors="pt"), n))
+        return loaded[0]
+
+    def store(split, layers):
+        units, extra = encode(args, split, data, tokenizer, label2id)
+        rows, counts = features(args, name, identity, split, units, layers, hidden, get_model, tokenizer.pad_token_id)
+        return rows, counts, extra
 
     if args.command in ("run", "train"):
         if (folder / "probes").exists() and not args.overwrite_output_dir:
@@ -412,12 +422,11 @@ def probe_model(args, name, folder, data, labels):
         for part in ("probes", "predictions"):
             shutil.rmtree(folder / part, ignore_errors=True)
         (folder / "probes").mkdir(parents=True)
-        units, extra = encode(args, "train", data, tokenizer, label2id)
-        rows, counts = store("train", units, layers)
-        train = data["train"]
+        layers = args.layers or list(range(n + 1))
+        rows, counts, extra = store("train", layers)
         kinds = ["task"] if args.task == "squad" else ["task", "control"]
         targets = extra["targets"] if args.task == "squad" else \
-            np.stack([train["gold"][extra["rows"]], train["control"][extra["rows"]]], 1)
+            np.stack([data["train"]["gold"][extra["rows"]], data["train"]["control"][extra["rows"]]], 1)
         shape = (len(kinds), len(layers), hidden, 2 if args.task == "squad" else len(labels))
         save = lambda epoch, w, b: save_probes(folder / "probes" / f"epoch_{epoch}.safetensors", w, b, kinds, layers)
         train_probes(rows, counts, targets, shape, args, device, save)
@@ -426,35 +435,37 @@ def probe_model(args, name, folder, data, labels):
         files = epoch_files(folder / "probes", "epoch_*.safetensors")
         if not files:
             core.fail(f"{folder / 'probes'}: no probes; run `probe.py train` with these flags first")
-        loaded = [load_probes(f) for f in files]
-        kinds, layers = loaded[0][2], loaded[0][3]
-        weight, bias = (torch.cat([p[i] for p in loaded]).to(device) for i in (0, 1))  # epochs stacked along K
-        shutil.rmtree(folder / "predictions", ignore_errors=True)
-        (folder / "predictions").mkdir(parents=True)
+        probes = [load_probes(f) for f in files]
+        kinds, layers = probes[0][2], probes[0][3]
+        weight, bias = (torch.cat([p[i] for p in probes]).to(device) for i in (0, 1))  # epochs stacked along K
         predictions = [{} for _ in files]
         for split in (s for s in data if s != "train"):
-            units, extra = encode(args, split, data, tokenizer, label2id)
-            rows, counts = store(split, units, layers)
+            rows, counts, extra = store(split, layers)
             bs = args.per_device_eval_batch_size
-            logits = torch.cat([logits_of(rows(list(range(k, min(k + bs, len(units))))).to(device, torch.float32),
-                                          weight, bias).cpu() for k in range(0, len(units), bs)])
-            for e in range(len(files)):
-                found = {}
-                for i, l in enumerate(layers):
-                    if args.task == "squad":
-                        starts, ends = (np.split(logits[:, e, i, j].numpy(), np.cumsum(counts)[:-1]) for j in (0, 1))
-                        answers, _, odds = squad.postprocess(data[split]["examples"], extra["meta"], starts, ends,
-                                                             args.n_best_size, args.max_answer_length,
-                                                             args.version_2_with_negative, args.null_score_diff_threshold)
-                        found.setdefault("task", {})[l] = {"predictions": answers, "null_odds": odds}
-                        continue
-                    for k, kind in enumerate(kinds):  # per word (ner) or example; words cut off: O, no control
-                        ids = np.full(len(data[split]["gold"]), label2id.get("O", 0) if kind == "task" else -1)
-                        ids[extra["rows"]] = logits[:, e * len(kinds) + k, i].argmax(-1).numpy()
-                        found.setdefault(kind, {})[l] = ids.tolist()
-                predictions[e][split] = found
-        for e, path in enumerate(files):
-            core._write_json(folder / "predictions" / f"epoch_{path.stem.split('_')[1]}.json", predictions[e])
+            logits = torch.cat([logits_of(rows(range(k, min(k + bs, len(counts)))).to(device, torch.float32),
+                                          weight, bias).cpu() for k in range(0, len(counts), bs)])
+            for e, found in enumerate(predictions):
+                found[split] = {kind: {l: predicted(args, data[split], extra, logits[:, e * len(kinds) + k, i], counts,
+                                                    label2id.get("O", 0) if kind == "task" else -1)
+                                       for i, l in enumerate(layers)} for k, kind in enumerate(kinds)}
+        shutil.rmtree(folder / "predictions", ignore_errors=True)
+        (folder / "predictions").mkdir(parents=True)
+        for found, path in zip(predictions, files):
+            core._write_json(folder / "predictions" / f"{path.stem}.json", found)
+
+
+def predicted(args, split, extra, logits, counts, default):
+    """One probe's predictions on a split: squad's answers and null odds (its postprocess), else a label id per word
+    (ner) or example; words cut off at --max_seq_length get `default` (O, or -1 for the control task)."""
+    if args.task == "squad":
+        starts, ends = (np.split(logits[:, j].numpy(), np.cumsum(counts)[:-1]) for j in (0, 1))
+        answers, _, odds = squad.postprocess(split["examples"], extra["meta"], starts, ends, args.n_best_size,
+                                             args.max_answer_length, args.version_2_with_negative,
+                                             args.null_score_diff_threshold)
+        return {"predictions": answers, "null_odds": odds}
+    ids = np.full(len(split["gold"]), default)
+    ids[extra["rows"]] = logits.argmax(-1).numpy()
+    return ids.tolist()
 
 
 # --- evaluation: each epoch and layer scored with the task script's own metric; the epoch picked by dev
@@ -503,7 +514,7 @@ def report(args, data, labels):
     for name in args.model_name_or_path:
         files = epoch_files(out / slug(name) / "predictions", "epoch_*.json")
         if not files:
-            core.fail(f"{out / slug(name) / 'predictions'}: no predictions; run `probe.py predict` with these flags first")
+            core.fail(f"{out / slug(name) / 'predictions'}: no predictions; run `probe.py predict` with these flags")
         per = {}  # layer -> epoch -> split -> metrics
         for path in files:
             epoch = int(path.stem.split("_")[1])
@@ -527,9 +538,13 @@ def report(args, data, labels):
 
 def table(args, results, evals):
     metric, models = results["metric"], results["models"]
-    extra = ["exact"] if args.task == "squad" else ["accuracy", "control_accuracy", "selectivity"]
-    lines = [f"# Probes: {args.task}, dev {metric} per layer (epoch picked by dev)", "",
-             "Majority baseline: " + ", ".join(f"{s} {metric} {b[metric]:.2f}" for s, b in results["baseline"].items()), ""]
+    extra = ["exact", *(["HasAns_f1", "NoAns_f1"] if args.version_2_with_negative else [])] if args.task == "squad" \
+        else ["accuracy", "control_accuracy", "selectivity"]
+    shown = [k for k in dict.fromkeys([metric, *extra]) if k in results["baseline"]["dev"]]
+    lines = [f"# Probes: {args.task}, dev {metric} per layer (epoch picked by dev)", "", "Majority baseline ("
+             + ("'' for every question" if args.task == "squad" else "the most frequent training label") + "): "
+             + "; ".join(f"{s} " + ", ".join(f"{k} {b[k]:.2f}" for k in shown) for s, b in results["baseline"].items()),
+             ""]
     for name, rows in models.items():
         epochs = sorted(rows[0]["epochs"])
         head = ["layer", *[f"epoch {e}" for e in epochs], "best epoch", *extra, *[f"{s} {metric}" for s in evals[1:]]]
@@ -556,7 +571,7 @@ def plot(results, path, title):
     metric = results["metric"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, rows in results["models"].items():
-        label = "/".join(Path(name).parts[-2:]) if Path(name).is_dir() else name
+        label = name if len(name) <= 40 else ".../" + "/".join(Path(name).parts[-2:])
         line, = ax.plot([r["layer"] for r in rows], [r["dev"][metric] for r in rows], marker="o", label=label)
         if "control_accuracy" in rows[0]["dev"]:
             ax.plot([r["layer"] for r in rows], [r["dev"]["control_accuracy"] for r in rows], linestyle=":",

@@ -108,6 +108,26 @@ def test_cache_is_reused_without_loading_the_model(sst2_run, sst2, tiny_bert, di
     assert again["models"] == results["models"]  # the same numbers again
 
 
+def test_features_are_the_models_hidden_states(sst2, tiny_bert, tmp_path):
+    """Mean pooling over the real tokens, hidden state 0 = the embeddings, --layers picks the states, in file order."""
+    from transformers import AutoModel, AutoTokenizer
+    out = tmp_path / "out"
+    probe.main(sst2_flags(sst2, out, tiny_bert, extra=["--pooling", "mean", "--layers", "0,2", "--epochs", 1]))
+    cache = np.load(next((tmp_path / "cache").glob("dev-*.npy")))
+    with open(sst2 / "dev.tsv", encoding="utf-8") as f:
+        texts = [r["sentence"] for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
+    tokenizer, model = AutoTokenizer.from_pretrained(tiny_bert), AutoModel.from_pretrained(tiny_bert).eval()
+    batch = tokenizer(texts[:5], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        states = model(**batch, output_hidden_states=True).hidden_states
+    mask = batch["attention_mask"][:, :, None]
+    for i, layer in enumerate((0, 2)):
+        mean = (states[layer] * mask).sum(1) / mask.sum(1)
+        np.testing.assert_allclose(cache[:5, i], mean.numpy(), atol=2e-3)
+    assert cache.shape == (48, 2, 32) and cache.dtype == np.float16
+    assert not np.allclose(cache[:, 0], cache[:, 1], atol=1e-2)  # two different states
+
+
 def test_planted_layer_is_found(sst2, tiny_bert, tmp_path, monkeypatch):
     """Hidden state 1 carries the label (a GROUP_B cue word makes a sentence positive), the others are noise."""
     from transformers import AutoTokenizer

@@ -294,7 +294,7 @@ def logits_of(x, weight, bias):
 def span_loss(logits, counts, targets):
     """squad: start and end as a softmax over each window's tokens; logits [rows, layers, 2], targets [windows, 2]."""
     padded = torch.nn.utils.rnn.pad_sequence(logits.split(counts.tolist()), batch_first=True, padding_value=-1e4)
-    logp, b = padded.log_softmax(1), torch.arange(len(counts))
+    logp, b = padded.log_softmax(1), torch.arange(len(counts), device=logits.device)
     return -(logp[b, targets[:, 0], :, 0] + logp[b, targets[:, 1], :, 1]).mean(0).sum() / 2
 
 

@@ -5,7 +5,6 @@ several models, the seed's train/predict/evaluate steps on NER, SQuAD v2 with th
 import argparse
 import csv
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -394,8 +394,8 @@ def open_model(args, name):
     if args.task == "squad" and args.doc_stride >= room:
         core.fail(f"--doc_stride {args.doc_stride} must be less than a window's context tokens, --max_seq_length - "
                   f"--max_query_length - special tokens = {room}")
-    device = torch.device({"gpu": "cuda", None: "cuda" if torch.cuda.is_available() else "cpu"}.get(args.device,
-                                                                                                   args.device))
+    default = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device({"gpu": "cuda"}.get(args.device, args.device or default))  # the seed said "gpu"
     if device.type == "cuda" and not torch.cuda.is_available():
         core.fail(f"--device {args.device}: no GPU here; use --device cpu")
     return args, config, tokenizer, n, hidden, device

@@ -190,9 +190,10 @@ def predict(accelerator, model, dataloader, keys=("logits",), desc="[VALID]"):
     return (total / count if has_loss else None), arrays
 
 
-def _write_json(path, obj):
+def write_json(path, obj):
+    """Atomic: a temporary file renamed over path."""
     tmp = Path(f"{path}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+    tmp.write_text(json.dumps(obj, indent=2, default=str, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -234,7 +235,9 @@ def save(accelerator, model, tokenizer, path, state, args, with_state):
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
-    state_dict = accelerator.get_state_dict(model)
+    # sharded (FSDP, DeepSpeed): gather the weights first; otherwise save_pretrained handles tied weights itself
+    sharded = accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
+    state_dict = accelerator.get_state_dict(model) if sharded else None
     accelerator.unwrap_model(model).save_pretrained(tmp, state_dict=state_dict, save_function=accelerator.save,
                                                     is_main_process=accelerator.is_main_process)
     if with_state:  # optimizer, scheduler, scaler, RNG of every process; costs a second copy of the weights
@@ -242,7 +245,7 @@ def save(accelerator, model, tokenizer, path, state, args, with_state):
     if accelerator.is_main_process:
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
-        _write_json(tmp / "training_state.json", state)
+        write_json(tmp / "training_state.json", state)
         (tmp / "README.md").write_text(model_card(args, state["metrics"], accelerator.unwrap_model(model)))
         if path.exists():
             os.replace(path, old)
@@ -343,7 +346,7 @@ def train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, coll
             for k, v in entry.items():
                 if writer and k != "step" and isinstance(v, (int, float)):
                     writer.add_scalar(f"{'eval' if part == 'valid_log' else 'train'}/{k}", v, state["completed_steps"])
-            _write_json(out / "log.json", {**{k: v for k, v in log.items() if k != "steps"}, "steps": log["steps"]})
+            write_json(out / "log.json", {**{k: v for k, v in log.items() if k != "steps"}, "steps": log["steps"]})
 
     def evaluate_and_save(epoch):
         metrics = {}
@@ -364,7 +367,7 @@ def train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, coll
             save(accelerator, model, tokenizer, out / "best", snapshot, args, with_state=False)
         save(accelerator, model, tokenizer, out / "last", snapshot, args, with_state=True)
         if main:
-            _write_json(out / "training_state.json", snapshot)
+            write_json(out / "training_state.json", snapshot)
         return metrics
 
     # --- loop

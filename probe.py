@@ -451,7 +451,7 @@ def probe_model(args, name, folder, data, labels):
         shutil.rmtree(folder / "predictions", ignore_errors=True)
         (folder / "predictions").mkdir(parents=True)
         for found, path in zip(predictions, files):
-            core._write_json(folder / "predictions" / f"{path.stem}.json", found)
+            core.write_json(folder / "predictions" / f"{path.stem}.json", found)
 
 
 def predicted(args, split, extra, logits, counts, default):
@@ -528,10 +528,10 @@ def report(args, data, labels):
             best = max(epochs, key=lambda e: (epochs[e]["dev"][metric], -e))  # ties: the earlier epoch
             models[name].append({"layer": layer, "best_epoch": best, **epochs[best], "epochs": epochs})
     results = {"task": args.task, "metric": metric, "baseline": baseline, "models": models}
-    core._write_json(out / "results.json", results)
+    core.write_json(out / "results.json", results)
     text = table(args, results, evals)
     (out / "results.md").write_text(text)
-    plot(results, out / "probe.png", f"{args.task}: dev {metric} of a linear probe per layer")
+    plot(results, out / "probe.png", f"{args.task}, a linear probe per layer")
     print(text, end="")
     return results
 
@@ -569,17 +569,22 @@ def plot(results, path, title):
     import matplotlib.pyplot as plt
 
     metric = results["metric"]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, rows in results["models"].items():
-        label = name if len(name) <= 40 else ".../" + "/".join(Path(name).parts[-2:])
-        line, = ax.plot([r["layer"] for r in rows], [r["dev"][metric] for r in rows], marker="o", label=label)
-        if "control_accuracy" in rows[0]["dev"]:
-            ax.plot([r["layer"] for r in rows], [r["dev"]["control_accuracy"] for r in rows], linestyle=":",
-                    color=line.get_color(), label=f"{label}: control task accuracy")
-    ax.axhline(results["baseline"]["dev"][metric], color="gray", linestyle="--", label="majority baseline")
-    ax.set(xlabel="hidden state (0 = embeddings)", ylabel=f"dev {metric}", title=title)
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.legend(fontsize="small")
+    first = next(iter(results["models"].values()))[0]["dev"]
+    # the control task is scored by accuracy: beside another headline metric (NER's F1) it gets its own panel,
+    # so the dotted control line is never read against a different metric
+    panels = [metric] + (["accuracy"] if "control_accuracy" in first and metric != "accuracy" else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 4.5), squeeze=False)
+    for ax, shown in zip(axes[0], panels):
+        for name, rows in results["models"].items():
+            label = name if len(name) <= 40 else ".../" + "/".join(Path(name).parts[-2:])
+            line, = ax.plot([r["layer"] for r in rows], [r["dev"][shown] for r in rows], marker="o", label=label)
+            if "control_accuracy" in rows[0]["dev"] and shown == "accuracy":
+                ax.plot([r["layer"] for r in rows], [r["dev"]["control_accuracy"] for r in rows], linestyle=":",
+                        color=line.get_color(), label=f"{label}: control task")
+        ax.axhline(results["baseline"]["dev"][shown], color="gray", linestyle="--", label="majority baseline")
+        ax.set(xlabel="hidden state (0 = embeddings)", ylabel=f"dev {shown}", title=f"{title}: dev {shown}")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(fontsize="small")
     fig.tight_layout()
     tmp = Path(f"{path}.tmp")
     fig.savefig(tmp, format="png", dpi=120)

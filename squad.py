@@ -449,12 +449,6 @@ def window_meta(features):
                         for offs in features["offset_mapping"]]}
 
 
-def write_json(path, obj):
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def main(argv=None):
     args = parse_args(argv)
     if args.predictions:
@@ -557,7 +551,7 @@ def main(argv=None):
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         for name, obj in {**written, "eval_results.json": results}.items():
-            write_json(out / name, obj)
+            core.write_json(out / name, obj)
         accelerator.print(f"wrote {', '.join(written)} and eval_results.json to {out}")
     return results
 

@@ -18,7 +18,6 @@ import argparse
 import hashlib
 import io
 import json
-import math
 import os
 import random
 import time

@@ -187,13 +187,7 @@ def encode(args, split, data, tokenizer, label2id):
         return units, {"rows": np.concatenate([starts[i] + np.array(k, dtype=int) for i, k in enumerate(kept)])}
     if args.task == "squad":
         training = split == "train"
-        columns = {"id": [e["id"] for e in examples], "question": [e["question"] for e in examples],
-                   "context": [e["context"] for e in examples]}
-        if training:
-            columns["answer_start"] = [e["label"]["answer_start"] if e["label"] else -1 for e in examples]
-            columns["answer_end"] = [e["label"]["answer_start"] + len(e["label"]["text"]) if e["label"] else -1
-                                     for e in examples]
-        w = squad.windows(columns, tokenizer, args.max_seq_length, args.doc_stride, args.max_query_length, training)
+        w = squad.windows(squad.window_columns(examples, training), tokenizer, args.max_seq_length, args.doc_stride, args.max_query_length, training)
         units = [{**keep(w, i), "positions": list(range(len(w["input_ids"][i])))} for i in range(len(w["input_ids"]))]
         return units, ({"targets": np.array([w["start_positions"], w["end_positions"]]).T} if training
                        else {"meta": squad.window_meta(w)})

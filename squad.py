@@ -359,17 +359,23 @@ def windows(batch, tokenizer, max_seq_length, doc_stride, max_query_length, trai
     return out
 
 
-def featurize(examples, tokenizer, args, training, accelerator):
-    """windows() over the examples with datasets.map (batched), cached under --cache_dir by a key of the examples'
-    content, the tokenizer and the settings: a second run loads the windows instead of tokenizing again."""
-    import datasets
-
+def window_columns(examples, training):
+    """The columns windows() reads; training adds the answer's character span (-1 for no answer)."""
     columns = {"id": [e["id"] for e in examples], "question": [e["question"] for e in examples],
                "context": [e["context"] for e in examples]}
     if training:
         columns["answer_start"] = [e["label"]["answer_start"] if e["label"] else -1 for e in examples]
         columns["answer_end"] = [e["label"]["answer_start"] + len(e["label"]["text"]) if e["label"] else -1
                                  for e in examples]
+    return columns
+
+
+def featurize(examples, tokenizer, args, training, accelerator):
+    """windows() over the examples with datasets.map (batched), cached under --cache_dir by a key of the examples'
+    content, the tokenizer and the settings: a second run loads the windows instead of tokenizing again."""
+    import datasets
+
+    columns = window_columns(examples, training)
     backend = json.loads(tokenizer.backend_tokenizer.to_str())
     backend.pop("truncation", None), backend.pop("padding", None)  # a call's settings, left on the tokenizer
     settings = [args.max_seq_length, args.doc_stride, args.max_query_length, training, type(tokenizer).__name__,

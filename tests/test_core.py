@@ -2,14 +2,11 @@
 after SIGKILL, a kill during a save, overwrite refusal, the NaN stop, two processes."""
 import json
 import os
-import shutil
-import sys
-import textwrap
 
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, run
+from conftest import run, run_killer
 from safetensors.torch import load_file
 
 import core
@@ -108,35 +105,6 @@ def test_gradient_accumulation_matches_the_big_batch(tiny_bert_nodrop, topic_dat
     assert [r for r in json.loads((c / "log.json").read_text())["steps"] if "lr" in r][-1]["lr"] == 0.0
 
 
-KILLER = textwrap.dedent("""
-    import os, signal, sys, torch
-    import accelerate
-    kill_step, kill_save = int(os.environ.get("KILL_AT_STEP", 0)), int(os.environ.get("KILL_IN_SAVE", 0))
-    counts = {"step": 0, "save": 0}
-    step, save_state = torch.optim.AdamW.step, accelerate.Accelerator.save_state
-    def killing_step(self, *a, **k):
-        counts["step"] += 1
-        if counts["step"] == kill_step:  # dies before optimizer step number kill_step
-            os.kill(os.getpid(), signal.SIGKILL)
-        return step(self, *a, **k)
-    def killing_save_state(self, output_dir, **k):
-        counts["save"] += 1
-        result = save_state(self, output_dir, **k)
-        if counts["save"] == kill_save:  # dies mid-save: weights and state written to last.tmp, not swapped in
-            os.kill(os.getpid(), signal.SIGKILL)
-        return result
-    torch.optim.AdamW.step, accelerate.Accelerator.save_state = killing_step, killing_save_state
-    import train
-    train.main(sys.argv[1:])
-""")
-
-
-def run_killer(tmp_path, args, **env):
-    script = tmp_path / "killer.py"
-    script.write_text(KILLER)
-    return run([sys.executable, str(script), *args], env={k: str(v) for k, v in env.items()})
-
-
 def test_exact_resume_after_sigkill_mid_epoch_with_accumulation(tiny_bert, topic_data, tmp_path):
     # 80 examples, batch 4, accumulation 2: 10 steps per epoch, 30 in all; saves every 4 steps.
     # Killed before step 15 (second epoch), it resumes from step 12, 4 batches into epoch 1. Dropout is on,
@@ -144,11 +112,11 @@ def test_exact_resume_after_sigkill_mid_epoch_with_accumulation(tiny_bert, topic
     common = ["--num_train_epochs", 3, "--per_device_train_batch_size", 4, "--gradient_accumulation_steps", 2,
               "--eval_steps", 4, "--logging_steps", 1]
     full, killed = tmp_path / "full", tmp_path / "killed"
-    assert run_killer(tmp_path, args_for(tiny_bert, topic_data, full, *common)).returncode == 0
-    died = run_killer(tmp_path, args_for(tiny_bert, topic_data, killed, *common), KILL_AT_STEP=15)
+    assert run_killer(tmp_path, "train", args_for(tiny_bert, topic_data, full, *common)).returncode == 0
+    died = run_killer(tmp_path, "train", args_for(tiny_bert, topic_data, killed, *common), KILL_AT_STEP=15)
     assert died.returncode == -9
     assert state(killed / "last")["completed_steps"] == 12 and state(killed / "last")["batches_in_epoch"] == 4
-    resumed = run_killer(tmp_path, args_for(tiny_bert, topic_data, killed, *common, "--resume_from_checkpoint", "auto"))
+    resumed = run_killer(tmp_path, "train", args_for(tiny_bert, topic_data, killed, *common, "--resume_from_checkpoint", "auto"))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resumed from" in resumed.stdout
     a, b = weights(full / "last"), weights(killed / "last")
@@ -163,7 +131,7 @@ def test_kill_during_save_keeps_last_and_best_loadable(tiny_bert, topic_data, tm
 
     out = tmp_path / "out"
     common = ["--num_train_epochs", 2, "--eval_steps", 4]
-    died = run_killer(tmp_path, args_for(tiny_bert, topic_data, out, *common), KILL_IN_SAVE=2)
+    died = run_killer(tmp_path, "train", args_for(tiny_bert, topic_data, out, *common), KILL_IN_SAVE=2)
     assert died.returncode == -9
     assert (out / "last.tmp").exists()  # the interrupted save
     for name in ("best", "last"):
@@ -171,7 +139,7 @@ def test_kill_during_save_keeps_last_and_best_loadable(tiny_bert, topic_data, tm
     assert state(out / "last")["completed_steps"] == 4
     # a kill between the two renames of a save: last/ moved aside, the new one not yet in place
     os.replace(out / "last", out / "last.old")
-    resumed = run_killer(tmp_path, args_for(tiny_bert, topic_data, out, *common, "--resume_from_checkpoint", "auto"))
+    resumed = run_killer(tmp_path, "train", args_for(tiny_bert, topic_data, out, *common, "--resume_from_checkpoint", "auto"))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resumed from" in resumed.stdout and "at step 4" in resumed.stdout
     assert state(out)["completed_steps"] == 20 and not (out / "last.tmp").exists() and not (out / "last.old").exists()

@@ -4,14 +4,12 @@ depth), the recipe's loss terms on hand-made numbers, masking counts and frequen
 random init + projection for a wider teacher with exact resume after SIGKILL, and bad input."""
 import json
 import math
-import sys
-import textwrap
 from argparse import Namespace
 from fractions import Fraction
 
 import pytest
 import torch
-from conftest import run
+from conftest import run_killer
 from safetensors.torch import load_file
 
 import distill
@@ -244,31 +242,15 @@ def test_roberta_teacher(teachers, corpus, tmp_path):
     assert config["max_position_embeddings"] == 64 and math.isfinite(best["perplexity"])
 
 
-KILLER = textwrap.dedent("""
-    import os, signal, sys, torch
-    torch.set_num_threads(1)
-    kill_step, counts, step = int(os.environ.get("KILL_AT_STEP", 0)), [0], torch.optim.AdamW.step
-    def killing_step(self, *a, **k):
-        counts[0] += 1
-        if counts[0] == kill_step:  # dies before optimizer step number kill_step
-            os.kill(os.getpid(), signal.SIGKILL)
-        return step(self, *a, **k)
-    torch.optim.AdamW.step = killing_step
-    import distill
-    distill.main(sys.argv[1:])
-""")
-
-
 def test_random_init_with_projection_resumes_exactly(tiny_bert, corpus, tmp_path):
     """A teacher of width 32, a student of 16: the cosine goes through a learned projection, which last/state
     keeps (the resumed run ends bitwise where the uninterrupted one does) and best/ leaves out. Dropout on."""
-    (tmp_path / "killer.py").write_text(KILLER)
     common = ["--student_init", "random",
               "--config_overrides", "n_layers=1,dim=16,hidden_dim=32,n_heads=2,max_position_embeddings=64",
               "--max_train_steps", 6, "--eval_steps", 2, "--logging_steps", 1]
     full, killed = tmp_path / "full", tmp_path / "killed"
-    launch = lambda out, *extra, **env: run([sys.executable, str(tmp_path / "killer.py"),
-                                             *distill_args(tiny_bert, corpus, out, *common, *extra)], env=env)
+    launch = lambda out, *extra, **env: run_killer(tmp_path, "distill",
+                                                   distill_args(tiny_bert, corpus, out, *common, *extra), **env)
     done = launch(full)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "random init, projection 16 -> 32" in done.stdout

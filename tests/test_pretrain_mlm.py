@@ -8,13 +8,11 @@ import hashlib
 import json
 import math
 import sys
-import textwrap
-from argparse import Namespace
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, SHARED, run
+from conftest import ROOT, SHARED, run, run_killer
 from safetensors.torch import load_file
 
 import tiny
@@ -225,29 +223,13 @@ def test_second_run_reads_the_tokenization_cache(corpus, tiny_bert, tmp_path, mo
     assert second["perplexity"] == pytest.approx(first["perplexity"], rel=1e-5)
 
 
-KILLER = textwrap.dedent("""
-    import os, signal, sys, torch
-    torch.set_num_threads(1)
-    kill_step, counts, step = int(os.environ.get("KILL_AT_STEP", 0)), [0], torch.optim.AdamW.step
-    def killing_step(self, *a, **k):
-        counts[0] += 1
-        if counts[0] == kill_step:  # dies before optimizer step number kill_step
-            os.kill(os.getpid(), signal.SIGKILL)
-        return step(self, *a, **k)
-    torch.optim.AdamW.step = killing_step
-    import pretrain_mlm
-    pretrain_mlm.main(sys.argv[1:])
-""")
-
-
 def test_exact_resume_after_sigkill(corpus, tiny_bert, tmp_path):
     """Masks drawn at step time from the saved RNG, dropout on: the resumed run ends bitwise where the
     uninterrupted one does (a collator masking with the global RNG would not: the loader reads ahead)."""
-    (tmp_path / "killer.py").write_text(KILLER)
     common = ["--max_train_steps", 6, "--eval_steps", 2, "--logging_steps", 1, "--whole_word_mask"]
     full, killed = tmp_path / "full", tmp_path / "killed"
-    launch = lambda out, *extra, **env: run([sys.executable, str(tmp_path / "killer.py"),
-                                             *mlm_args(corpus, out, *common, *extra, tokenizer=tiny_bert)], env=env)
+    launch = lambda out, *extra, **env: run_killer(
+        tmp_path, "pretrain_mlm", mlm_args(corpus, out, *common, *extra, tokenizer=tiny_bert), **env)
     assert launch(full).returncode == 0
     assert launch(killed, KILL_AT_STEP="5").returncode == -9
     assert json.loads((killed / "last" / "training_state.json").read_text())["completed_steps"] == 4

@@ -15,6 +15,18 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import tiny  # noqa: E402
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread, and a loaded 2-core machine makes two threads spin for seconds.
+    A module opts in with pytestmark = pytest.mark.usefixtures("one_thread")."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def topic_data(tmp_path_factory):
     return tiny.write_topic_data(tmp_path_factory.mktemp("topics"), sizes=(80, 24, 24))

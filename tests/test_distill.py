@@ -18,12 +18,7 @@ import tiny
 STUDENT = "dim=32,hidden_dim=64,n_heads=2,max_position_embeddings=64"  # the tiny teachers' sizes
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

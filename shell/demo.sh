@@ -10,7 +10,7 @@
 #   7. distill.py: the step-2 BERT into a 1-layer DistilBERT on the same text, then SST-2 on the student;
 #   8. squad.py on synthetic SQuAD v1.1 files, with its own tiny BERT.
 # Expected (measured on the 2-core dev machine, 2026-11-21; the same every run): the EXPECT lines.
-# The whole demo: 1 min 58 s there.
+# The whole demo: 1 min 14 s there, idle.
 # Outputs land in demo/ (DEMO_DIR to change); rerunning replaces them.
 source "$(dirname "$0")/_common.sh"
 DEMO=${DEMO_DIR:-demo}

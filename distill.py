@@ -73,15 +73,7 @@ def parse_args(argv=None):
     loss.add_argument("--mlm_probability", type=float, default=0.15, help="share of tokens to predict (default: 0.15)")
     loss.add_argument("--mlm_smoothing", type=float, default=0.7,
                       help="mask token t with weight count(t)^-s; 0 = uniform (default: 0.7)")
-    d = parser.add_argument_group("data (as pretrain_mlm.py)")
-    d.add_argument("--train_file", nargs="+", required=True, help="text or .jsonl file(s) (required)")
-    d.add_argument("--validation_file", default=None, help="(default: a --validation_split_percentage sample)")
-    d.add_argument("--validation_split_percentage", type=float, default=5,
-                   help="share of the training lines held out, a seeded random sample (default: 5; 0 = none)")
-    d.add_argument("--max_seq_length", type=int, default=None, help="block length (default: 512, or the student's max)")
-    d.add_argument("--line_by_line", action="store_true", help="one sequence per line, padded (default: pack lines)")
-    d.add_argument("--preprocessing_num_workers", type=int, default=None, help="tokenizing processes (default: 1)")
-    d.add_argument("--cache_dir", default=None, help="tokenized data cache (default: the datasets cache)")
+    pretrain_mlm.add_data_args(parser, "data (as pretrain_mlm.py)", streaming=False)
     args = parser.parse_args(argv)
     if args.teacher and args.model_name_or_path and args.teacher != args.model_name_or_path:
         parser.error("--teacher and --model_name_or_path name different models")

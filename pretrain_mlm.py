@@ -43,20 +43,26 @@ SPECIALS = {"bpe": ["<s>", "<pad>", "</s>", "<unk>", "<mask>"],  # RoBERTa's ids
 SPECIALS["sentencepiece"] = SPECIALS["unigram"]
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    core.add_args(parser)
-    parser.set_defaults(output_dir="out/mlm")
-    d = parser.add_argument_group("data")
+def add_data_args(parser, title, streaming=True):
+    """The corpus flags load_corpus() reads; distill.py shares them."""
+    d = parser.add_argument_group(title)
     d.add_argument("--train_file", nargs="+", required=True, help="text or .jsonl file(s) (required)")
     d.add_argument("--validation_file", default=None, help="(default: a --validation_split_percentage sample)")
     d.add_argument("--validation_split_percentage", type=float, default=5,
                    help="share of the training lines held out, a seeded random sample (default: 5; 0 = none)")
     d.add_argument("--max_seq_length", type=int, default=None, help="block length (default: 512, or the model's max)")
     d.add_argument("--line_by_line", action="store_true", help="one sequence per line, padded (default: pack lines)")
-    d.add_argument("--streaming", action="store_true", help="read the training files as a stream (default: off)")
+    if streaming:
+        d.add_argument("--streaming", action="store_true", help="read the training files as a stream (default: off)")
     d.add_argument("--preprocessing_num_workers", type=int, default=None, help="tokenizing processes (default: 1)")
     d.add_argument("--cache_dir", default=None, help="tokenized data cache (default: the datasets cache)")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    core.add_args(parser)
+    parser.set_defaults(output_dir="out/mlm")
+    add_data_args(parser, "data")
     m = parser.add_argument_group("masking and model")
     m.add_argument("--mlm_probability", type=float, default=0.15, help="share of tokens to predict (default: 0.15)")
     m.add_argument("--whole_word_mask", action="store_true", help="mask all tokens of a chosen word (default: off)")

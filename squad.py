@@ -83,18 +83,22 @@ def parse_args(argv=None):
 
 
 # --- reading: the official layout, checked; every question keeps where it came from
-def read_squad(path):
-    """[{id, question, context, answers: [{text, answer_start}], impossible, where}] of an official-layout file."""
+def load_json(path, expected):
+    """A JSON file, or one line naming the file (and the line and column) and what was expected."""
     try:
         with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+            return json.load(f)
     except FileNotFoundError:
         core.fail(f"{path}: no such file")
     except json.JSONDecodeError as e:
-        core.fail(f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg}); expected the SQuAD layout "
-                  '{"version": ..., "data": [{"title": ..., "paragraphs": [...]}]}')
+        core.fail(f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg}); expected {expected}")
     except UnicodeDecodeError as e:
         core.fail(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})")
+
+
+def read_squad(path):
+    """[{id, question, context, answers: [{text, answer_start}], impossible, where}] of an official-layout file."""
+    data = load_json(path, 'the SQuAD layout {"version": ..., "data": [{"title": ..., "paragraphs": [...]}]}')
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         core.fail(f'{path}: expected a JSON object with a "data" list of articles (the SQuAD layout)')
     examples, seen = [], {}
@@ -290,13 +294,7 @@ def score(examples, predictions, version_2, null_odds=None, na_prob_thresh=1.0):
 
 
 def read_json_map(path, kind, what):
-    try:
-        with open(path, encoding="utf-8") as f:
-            found = json.load(f)
-    except FileNotFoundError:
-        core.fail(f"{path}: no such file")
-    except json.JSONDecodeError as e:
-        core.fail(f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg}); expected {what}")
+    found = load_json(path, what)
     if not isinstance(found, dict) or not all(isinstance(v, kind) and not isinstance(v, bool) for v in found.values()):
         core.fail(f"{path}: expected {what}")
     return found

@@ -25,7 +25,9 @@ in every run):
 Cold: a new, empty cache folder (also $HF_DATASETS_CACHE); cached: a second process on the same folder. The OS
 file cache is warm for every run (the input files are read again and again). Each run is its own subprocess;
 per round and case: ours cold, ref. cold, ours cached, ref. cached, the order flipped every other round.
-Peak RSS: ru_maxrss at the end of the timed part (rss_start_mb: after imports and tokenizer, before the clock).
+Ratio: reference / ours of the medians (> 1: ours faster), in brackets the range of the per-round ratios. The
+JSON also has CPU seconds (less sensitive to a shared core). Peak RSS: ru_maxrss at the end of the timed part
+(rss_start_mb: after imports and tokenizer, before the clock).
 Every run's features are hashed (input ids without padding, labels by tag name, example ids, context offsets), so
 the table can say whether both sides made the same ones.
 """
@@ -311,7 +313,7 @@ def child(args):
     accelerator = Accelerator(cpu=True)  # what featurize() needs; made on both sides, before the clock
     script_args = squad.parse_args(["--model", "unused", "--validation_file", path, "--cache_dir", args.cache]) \
         if task == "squad" else ner.parse_args(["--model", "unused", "--train_file", path])
-    timers, rss_start = {}, rss_mb()
+    timers, rss_start, cpu_start = {}, rss_mb(), time.process_time()
     # where the time goes, on both sides: datasets' map (tokenizing + writing arrow, or finding its cache), saving
     # and loading a saved folder, the tokenizer calls (inside map or encode)
     for owner, name, label in ((datasets.Dataset, "map", "map"), (datasets.Dataset, "save_to_disk", "save_to_disk"),
@@ -326,11 +328,11 @@ def child(args):
     else:
         examples, features = reference_squad(path, tokenizer, training, args.cache, timers) if task == "squad" else \
             reference_ner(path, tokenizer, args.cache, timers)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     n, sha = digest(task, side, features)
-    result = {"seconds": seconds, "examples": examples, "features": n, "digest": sha, "peak_rss_mb": peak,
-              "rss_start_mb": rss_start, "parts": timers}
+    result = {"seconds": seconds, "cpu_seconds": cpu_seconds, "examples": examples, "features": n, "digest": sha,
+              "peak_rss_mb": peak, "rss_start_mb": rss_start, "parts": timers}
     Path(args.result).write_text(json.dumps(result, indent=2))
 
 
@@ -397,20 +399,31 @@ def main(argv=None):
                                      for k in sorted({k for r in mine if r["side"] == side and r["state"] == state
                                                       for k in r["parts"]})}
                  for side in ("ours", "reference") for state in ("cold", "cached")}
+        # each round's ref./ours pair ran back to back: their ratio is less hit by load that comes and goes
+        run = {(r["round"], r["side"], r["state"]): r for r in mine}
+        paired = {state: [run[k, "reference", state]["seconds"] / run[k, "ours", state]["seconds"]
+                          for k in range(args.rounds)] for state in ("cold", "cached")}
+        cpu = {f"{side}_{state}": median([r for r in mine if r["side"] == side and r["state"] == state], "cpu_seconds")
+               for side in ("ours", "reference") for state in ("cold", "cached")}
         table[case] = {"file": CASES[case][0], "examples": mine[0]["examples"], "features": mine[0]["features"],
                        "runs_per_setting": args.rounds, "median_seconds": m, "median_parts": parts,
                        "ratio_cold": m["reference_cold"] / m["ours_cold"],
                        "ratio_cached": m["reference_cached"] / m["ours_cached"],
+                       "ratios_per_round": paired, "median_cpu_seconds": cpu,
+                       "ratio_cold_cpu": cpu["reference_cold"] / cpu["ours_cold"],
+                       "ratio_cached_cpu": cpu["reference_cached"] / cpu["ours_cached"],
                        "peak_rss_mb": rss, "rss_start_mb": median(mine, "rss_start_mb"),
                        "same_features": len({r["digest"] for r in mine}) == 1}
     lines = ["| case | file | examples | features | ours cold s | ref. cold s | ratio | ours cached s | "
              "ref. cached s | ratio | peak RSS MB cold, ours / ref. | same features |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    spread = lambda values: f" ({min(values):.2f}-{max(values):.2f})" if len(values) > 1 else ""
     for case, t in table.items():
-        m = t["median_seconds"]
+        m, paired = t["median_seconds"], t["ratios_per_round"]
         lines.append(f"| {case} | {Path(t['file']).name} | {t['examples']} | {t['features']} | {m['ours_cold']:.2f} | "
-                     f"{m['reference_cold']:.2f} | {t['ratio_cold']:.2f}x | {m['ours_cached']:.2f} | "
-                     f"{m['reference_cached']:.2f} | {t['ratio_cached']:.2f}x | "
+                     f"{m['reference_cold']:.2f} | {t['ratio_cold']:.2f}x{spread(paired['cold'])} | "
+                     f"{m['ours_cached']:.2f} | {m['reference_cached']:.2f} | "
+                     f"{t['ratio_cached']:.2f}x{spread(paired['cached'])} | "
                      f"{t['peak_rss_mb']['ours_cold']:.0f} / {t['peak_rss_mb']['reference_cold']:.0f} | "
                      f"{'yes' if t['same_features'] else 'no'} |")
     print("\n".join(lines))
@@ -430,7 +443,9 @@ def main(argv=None):
                         "ner": {"max_seq_length": 128, "padding_reference": False},
                         "cold": "new empty cache folder; OS file cache warm", "cached": "second process, same folder",
                         "timed": "file to features; imports, tokenizer load, Accelerator() excluded",
-                        "ratio": "reference seconds / ours seconds (> 1: ours faster)"},
+                        "ratio": "reference seconds / ours seconds (> 1: ours faster), of the medians; in brackets "
+                                 "the range of the per-round ratios (each round's pair ran back to back)",
+                        "cpu_seconds": "process CPU time of the timed part (all threads)"},
               "medians": table, "runs": runs, "table": "\n".join(lines)}
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)

@@ -96,6 +96,11 @@ def test_record_is_computed_from_its_runs(data_dir, tokenizer_dir, tmp_path):
     assert t["median_seconds"] == seconds
     assert t["ratio_cold"] == pytest.approx(seconds["reference_cold"] / seconds["ours_cold"])
     assert t["ratio_cached"] == pytest.approx(seconds["reference_cached"] / seconds["ours_cached"])
+    assert t["ratios_per_round"] == {"cold": [pytest.approx(t["ratio_cold"])],
+                                     "cached": [pytest.approx(t["ratio_cached"])]}
+    cpu = {f"{r['side']}_{r['state']}": r["cpu_seconds"] for r in runs}
+    assert t["median_cpu_seconds"] == cpu
+    assert t["ratio_cold_cpu"] == pytest.approx(cpu["reference_cold"] / cpu["ours_cold"])
     assert t["examples"] == 120 and t["features"] == 120 and t["same_features"]
     assert all(r["peak_rss_mb"] >= r["rss_start_mb"] > 0 for r in runs)
     assert "tokenizer" in runs[0]["parts"] and statistics.median([r["seconds"] for r in runs]) > 0

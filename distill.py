@@ -28,7 +28,7 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer, DistilBertConfig, 
 
 import core
 import pretrain_mlm
-from pretrain_mlm import per_example_nll, perplexity
+from pretrain_mlm import masked_only, perplexity
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "distilbert-base.json"
 # DistilBERT block part -> BERT/RoBERTa layer part (both keep Q, K and V apart)
@@ -331,7 +331,7 @@ def main(argv=None):
         return distill_loss(s["logits"], t.logits, s["hidden"], t_hidden, real, labels, args)
 
     evaluate = lambda arrays: {"perplexity": perplexity(arrays)}
-    student.register_forward_hook(per_example_nll, with_kwargs=True)
+    masked_only(student)  # eval: per-example losses
 
     # --- train
     best = core.train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, collate_fn, evaluate=evaluate,
@@ -344,7 +344,7 @@ def main(argv=None):
         loader = core.eval_loader(accelerator, eval_dataset, collate_fn, args)
         reloaded = accelerator.prepare(AutoModelForMaskedLM.from_pretrained(out / "best"))
         for prefix, m in (("", reloaded), ("teacher_", teacher)):
-            accelerator.unwrap_model(m).register_forward_hook(per_example_nll, with_kwargs=True)
+            masked_only(accelerator.unwrap_model(m))
             start = time.perf_counter()
             loss, arrays = core.predict(accelerator, m, loader, desc=f"[{prefix[:-1] or 'best'}] [VALID]")
             results.update({f"{prefix}loss": loss, f"{prefix}perplexity": perplexity(arrays),

@@ -389,15 +389,42 @@ def collate(features, pad_id):
     return batch
 
 
-def per_example_nll(module, args, kwargs, output):
-    """Forward hook, eval mode only: logits -> (summed loss, predicted tokens) per example. predict() then
-    gathers two numbers per example instead of seq x vocab, and perplexity is over tokens, not batches."""
-    labels = kwargs.get("labels")
-    if module.training or labels is None:
+def masked_only(model):
+    """Hooks on a *ForMaskedLM so that model(..., labels=labels) projects to the vocabulary only where labels
+    are set (the ~15% masked positions): the other logits are never used, and that projection (hidden x
+    vocabulary per token) is the largest matrix product of a small model. output.loss stays the mean
+    cross-entropy over the masked tokens. In eval mode output.logits becomes (summed loss, predicted tokens)
+    per example: predict() gathers two numbers per example instead of seq x vocab, and perplexity is over
+    tokens, not batches. Hooks, not a wrapper: the call still goes through model(...), so DDP/FSDP hold."""
+    state = {}
+
+    def take_labels(module, args, kwargs):  # the model itself must not compute a loss on the full logits
+        state["labels"] = kwargs.pop("labels", None)
+        return args, kwargs
+
+    def select(module, args):  # input of the output embeddings: hidden states [batch, seq, hidden]
+        labels = state.get("labels")
+        if labels is not None and args[0].shape[:-1] == labels.shape:
+            return (args[0][labels != -100], *args[1:])
+
+    def loss(module, args, kwargs, output):
+        labels = state.pop("labels", None)
+        if labels is None:
+            return output
+        keep = labels != -100
+        logits = output.logits if output.logits.dim() == 2 else output.logits[keep]  # (a head select() missed)
+        nll = F.cross_entropy(logits.float(), labels[keep], reduction="none")
+        output["loss"] = nll.mean()
+        if not module.training:
+            rows = keep.nonzero()[:, 0]
+            summed = torch.zeros(labels.shape[0], device=nll.device).index_add_(0, rows, nll)
+            output["logits"] = torch.stack([summed, keep.sum(1).float()], 1)
         return output
-    nll = F.cross_entropy(output.logits.flatten(0, 1).float(), labels.flatten(), reduction="none")
-    output["logits"] = torch.stack([nll.view(labels.shape).sum(1), (labels != -100).sum(1).float()], 1)
-    return output
+
+    model.register_forward_pre_hook(take_labels, with_kwargs=True)
+    model.get_output_embeddings().register_forward_pre_hook(select)
+    model.register_forward_hook(loss, with_kwargs=True)
+    return model
 
 
 def perplexity(arrays):
@@ -469,7 +496,7 @@ def main(argv=None):
         clock["last"] = None
         return {"perplexity": perplexity(arrays)}
 
-    model.register_forward_hook(per_example_nll, with_kwargs=True)
+    masked_only(model)
 
     # --- train
     start = time.perf_counter()
@@ -486,8 +513,7 @@ def main(argv=None):
 
     # --- evaluate best/ again: it must load as a plain *ForMaskedLM and give the numbers it was chosen for
     if eval_dataset is not None:
-        model = AutoModelForMaskedLM.from_pretrained(out / "best")
-        model.register_forward_hook(per_example_nll, with_kwargs=True)
+        model = masked_only(AutoModelForMaskedLM.from_pretrained(out / "best"))
         loader = core.eval_loader(accelerator, eval_dataset, collate_fn, args)
         loss, arrays = core.predict(accelerator, accelerator.prepare(model), loader, desc="[best] [VALID]")
         evaluation = {"loss": loss, "perplexity": perplexity(arrays),

@@ -154,6 +154,46 @@ def test_whole_word_masking_uses_word_ids_for_every_tokenizer(tokenizers, kind):
     assert len(seen) > 20
 
 
+@pytest.mark.parametrize("arch", ["bert", "roberta", "distilbert"])
+def test_masked_only_head_gives_the_full_models_loss_gradients_and_eval_sums(arch, tmp_path):
+    """masked_only projects just the labelled positions: same loss and gradients as the model's own loss on all
+    logits, and in eval mode the per-example (summed loss, tokens) that add up to that loss."""
+    import torch.nn.functional as F
+    from transformers import AutoModelForMaskedLM
+
+    from pretrain_mlm import masked_only
+    folder = tiny.build_model(arch, tmp_path / arch, dropout=0.0)
+    plain, hooked = (AutoModelForMaskedLM.from_pretrained(folder) for _ in range(2))
+    masked_only(hooked)
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, plain.config.vocab_size, (3, 9), generator=g)
+    mask = torch.ones_like(ids)
+    mask[2, 6:] = 0
+    labels = torch.where(torch.rand(ids.shape, generator=g) < 0.3, ids, -100)
+    labels[2, 6:] = -100
+    labels[:, 0] = ids[:, 0]  # every row has one
+    losses = []
+    for model in (plain, hooked):
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        losses.append(loss.item())
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6) and losses[0] > 0
+    for (name, a), b in zip(plain.named_parameters(), hooked.parameters()):
+        assert a.grad is not None and torch.allclose(a.grad, b.grad, atol=1e-7), name
+    # the projection really ran on the labelled positions only
+    seen = []
+    hooked.get_output_embeddings().register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    hooked.eval()
+    with torch.no_grad():
+        out = hooked(input_ids=ids, attention_mask=mask, labels=labels)
+        full = plain.eval()(input_ids=ids, attention_mask=mask).logits
+    assert seen == [(int((labels != -100).sum()), plain.config.vocab_size)]
+    nll = F.cross_entropy(full.transpose(1, 2), labels, reduction="none").sum(1)
+    assert torch.allclose(out.logits[:, 0], nll, atol=1e-5)
+    assert out.logits[:, 1].tolist() == (labels != -100).sum(1).float().tolist()
+    assert out.loss.item() == pytest.approx((nll.sum() / (labels != -100).sum()).item(), rel=1e-6)
+
+
 def test_new_config_matches_the_tokenizer(tokenizers, capsys):
     from transformers import AutoTokenizer
 

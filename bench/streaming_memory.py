@@ -9,8 +9,9 @@ trained once on those paragraphs (pretrain_mlm.py --tokenizer_only) and given to
 so each corpus's token count is known exactly. Each run is one subprocess; streamed sizes alternate (A B A B):
   streaming     pretrain_mlm.main(... --streaming): a small RoBERTa from scratch (configs/roberta-small.json
                 shrunk by --config_overrides), --max_train_steps steps, final evaluation and saves included
-  stream_read   the same training stream (load_corpus, core's loader and collate), read without a model for
-                --read_tokens tokens: the data path alone, over far more of the corpus than training reaches here
+  stream_read   the same training stream (load_corpus, core's loader and collate) read without a model, once, on
+                --read_gb, for --read_tokens tokens: the data path alone, over far more of the corpus than
+                training reaches here (a few hundred steps of even a tiny model read 0.2% of 1 GB)
   no_streaming  pretrain_mlm.main() without --streaming on a smaller corpus (--no_streaming_gb), for contrast:
                 it first tokenizes the whole corpus into the datasets Arrow cache (time, RSS, cache size)
   tokenizer     pretrain_mlm.main(--tokenizer_only --train_tokenizer bpe --input_sentence_size N) on
@@ -19,8 +20,8 @@ Memory: a thread in the child reads /proc/self every --sample_seconds: RSS and i
 parts, the high-water mark VmHWM, the RSS of child processes, the training tokens the loader has delivered, and
 the offset of the corpus file's descriptor (how far it has been read; sampled, so a lower bound). Peak = the
 child's ru_maxrss from wait4(), over its whole life (VmHWM read at the end of main() agrees to a few MB).
-"RSS floor change": the lowest RSS sampled in the last tenth of the loading minus the lowest in the second
-tenth (a step's activations come and go; a leak raises the floor).
+The table gives VmHWM when 10%, 50% and 100% of the run's tokens had been loaded: memory that grows with what
+was read shows there. The JSON also has, per tenth, the lowest and highest RSS sampled, and the thinned curve.
 """
 import argparse
 import hashlib
@@ -55,9 +56,9 @@ def parse_args(argv=None):
                         help="sizes on which --train_tokenizer bpe --input_sentence_size runs once (default: 1)")
     parser.add_argument("--max_train_steps", type=int, default=300, help="streaming runs (default: 300)")
     parser.add_argument("--batch_size", type=int, default=16, help="(default: 16)")
-    parser.add_argument("--read_tokens", type=int, default=20_000_000,
-                        help="stream_read runs: tokens read from the stream without a model (default: 20M; 0 = none)")
-    parser.add_argument("--read_rounds", type=int, default=1, help="rounds with stream_read runs (default: 1)")
+    parser.add_argument("--read_gb", default="1", help="sizes read once without a model (default: 1; '' = none)")
+    parser.add_argument("--read_tokens", type=int, default=80_000_000,
+                        help="stream_read runs: tokens read from the stream (default: 80M)")
     parser.add_argument("--max_seq_length", type=int, default=128, help="(default: 128)")
     parser.add_argument("--vocab_size", type=int, default=2000, help="BPE vocabulary (default: 2000)")
     parser.add_argument("--config_overrides", default=MODEL, help=f"of configs/roberta-small.json (default: {MODEL})")
@@ -260,6 +261,7 @@ def curve(result):
                          if (tenth == k).any() else None for k in range(10)]
         first, last = out["tenths"][0], out["tenths"][-1]
         out["hwm_first_tenth_mb"], out["hwm_end_of_training_mb"] = first and first["hwm_mb"], last and last["hwm_mb"]
+        out["hwm_half_mb"] = out["tenths"][4] and out["tenths"][4]["hwm_mb"]
         low = [t["rss_min_mb"] for t in out["tenths"][1:] if t]  # the first tenth still fills the shuffle buffer
         out["floor_growth_mb"] = low[-1] - low[0] if len(low) >= 2 else None
     keep = np.unique(np.linspace(0, len(s) - 1, min(60, len(s))).astype(int))
@@ -278,22 +280,23 @@ def summarize(runs):
             table.append({"mode": mode, "corpus_gb": gb, "runs": len(mine), "corpus_lines": mine[0]["corpus_lines"],
                           "corpus_tokens": mine[0]["corpus_tokens"], "steps": mine[0]["steps"],
                           **{k: med(k) for k in ("train_tokens", "token_share", "corpus_bytes_read", "read_share",
-                                                 "peak_rss_mb", "hwm_first_tenth_mb", "hwm_end_of_training_mb",
+                                                 "peak_rss_mb", "hwm_first_tenth_mb", "hwm_half_mb",
+                                                 "hwm_end_of_training_mb",
                                                  "floor_growth_mb", "first_batch_seconds", "wall_seconds",
                                                  "cache_bytes")},
                           "peak_rss_mb_range": [min(r["peak_rss_mb"] for r in mine), max(r["peak_rss_mb"] for r in mine)]})
     fmt = lambda v, f: "-" if v is None else format(v, f)
     lines = ["| mode | corpus GB | lines | runs | steps | tokens loaded (% of corpus) | corpus read GB (%) | "
-             "peak RSS MB (min-max) | high-water MB at 10% / 100% of loading | RSS floor change MB | first batch s | "
-             "wall s | cache GB |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "peak RSS MB (min-max) | high-water MB at 10% / 50% / 100% of the tokens | first batch s | wall s | "
+             "cache GB |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for t in table:
         loaded = f"{t['train_tokens']:,.0f} ({100 * t['token_share']:.2f}%)" if t["train_tokens"] else "-"
         lines.append(
             f"| {t['mode'].replace('_', ' ')} | {t['corpus_gb']:g} | {t['corpus_lines']:,} | {t['runs']} | "
             f"{fmt(t['steps'], 'd')} | {loaded} | {t['corpus_bytes_read'] / GB:.3f} ({100 * t['read_share']:.1f}%) | "
             f"{t['peak_rss_mb']:.0f} ({t['peak_rss_mb_range'][0]:.0f}-{t['peak_rss_mb_range'][1]:.0f}) | "
-            f"{fmt(t['hwm_first_tenth_mb'], '.0f')} / {fmt(t['hwm_end_of_training_mb'], '.0f')} | "
-            f"{fmt(t['floor_growth_mb'], '+.0f')} | {fmt(t['first_batch_seconds'], '.1f')} | {t['wall_seconds']:.0f} | "
+            f"{fmt(t['hwm_first_tenth_mb'], '.0f')} / {fmt(t['hwm_half_mb'], '.0f')} / "
+            f"{fmt(t['hwm_end_of_training_mb'], '.0f')} | {fmt(t['first_batch_seconds'], '.1f')} | {t['wall_seconds']:.0f} | "
             f"{fmt(t['cache_bytes'] and t['cache_bytes'] / GB, '.2f')} |")
     flat = [t for t in table if t["mode"] == "streaming"]
     verdict = None
@@ -315,7 +318,8 @@ def mlm_argv(args, corpus, valid, tokenizer, out, cache, streaming):
 
 
 def source():
-    """The commit measured, and whether pretrain_mlm.py or core.py differ from it (the sha256 of that diff)."""
+    """The commit measured, and whether pretrain_mlm.py or core.py differ from it (the sha256 of that diff);
+    read at the start and again at the end (another person may commit meanwhile)."""
     git = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout
     diff = git("diff", "HEAD", "--", "pretrain_mlm.py", "core.py")
     return {"commit": git("rev-parse", "HEAD").strip(), "modified": git("diff", "--name-only", "HEAD", "--",
@@ -331,7 +335,8 @@ def main(argv=None):
     import transformers
     from transformers import AutoTokenizer
 
-    streamed, arrow, tok_sizes = sizes(args.sizes_gb), sizes(args.no_streaming_gb), sizes(args.tokenizer_gb)
+    streamed, read, arrow, tok_sizes = map(sizes, (args.sizes_gb, args.read_gb, args.no_streaming_gb, args.tokenizer_gb))
+    code = source()
     work = Path(tempfile.mkdtemp(prefix="streaming_memory_", dir=args.work_dir))
     try:
         # --- tokenizer (once) and corpora
@@ -346,7 +351,7 @@ def main(argv=None):
         tokenizer = AutoTokenizer.from_pretrained(tok_run / "tokenizer")
         counts = [len(e.ids) for e in tokenizer.backend_tokenizer.encode_batch(pool, add_special_tokens=False)]
         corpora = {}
-        for i, gb in enumerate(sorted(set(streamed + arrow + tok_sizes))):
+        for i, gb in enumerate(sorted(set(streamed + read + arrow + tok_sizes))):
             start = time.perf_counter()
             path = work / f"corpus-{gb:g}gb.txt"
             corpora[gb] = {"path": str(path), **write_corpus(path, pool, counts, int(gb * GB), args.seed + i),
@@ -357,8 +362,8 @@ def main(argv=None):
 
         # --- runs: streamed sizes in rotation; the contrast and the tokenizer timings in the first round
         plan = [(r, "streaming", gb) for r in range(args.rounds) for gb in streamed]
-        extra = [(r, "stream_read", gb) for r in range(args.read_rounds if args.read_tokens else 0) for gb in streamed]
-        plan[len(streamed):len(streamed)] = extra + [(0, "no_streaming", gb) for gb in arrow] + \
+        plan[len(streamed):len(streamed)] = [(0, "stream_read", gb) for gb in read] + \
+                                            [(0, "no_streaming", gb) for gb in arrow] + \
                                             [(0, "tokenizer", gb) for gb in tok_sizes]
         runs = []
         for n, (round_, mode, gb) in enumerate(plan):
@@ -420,7 +425,7 @@ def main(argv=None):
                         "children": "children_maxrss_mb: `ldconfig -p`, forked by ctypes.util.find_library at "
                                     "import; its maxrss is the RSS it inherited at the fork, not memory of its own. "
                                     "No other process is started (no dataloader workers, no datasets num_proc)"},
-              "source": source(),
+              "source": {**code, "changed_during_the_run": source() != code},
               "corpora": {f"{gb:g}": {k: v for k, v in c.items() if k != "path"} for gb, c in corpora.items()},
               "medians": table, "streaming_largest_vs_smallest": verdict, "runs": runs, "table": "\n".join(lines)}
     if args.output:

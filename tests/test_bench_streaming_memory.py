@@ -60,7 +60,7 @@ def test_summarize_medians_and_ratio_come_from_the_runs():
 def test_one_tiny_streamed_run(tmp_path):
     out = tmp_path / "result.json"
     record = streaming_memory.main(["--sizes_gb", "0.001", "--rounds", "1", "--no_streaming_gb", "",
-                                    "--tokenizer_gb", "", "--read_tokens", "0", "--max_train_steps", "2",
+                                    "--tokenizer_gb", "", "--read_gb", "", "--max_train_steps", "2",
                                     "--vocab_size", "400", "--work_dir", str(tmp_path), "--output", str(out)])
     assert json.loads(out.read_text()) == json.loads(json.dumps(record))
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]  # the corpus folder is gone

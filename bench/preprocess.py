@@ -12,8 +12,9 @@ Timed, from the file to the features (imports, tokenizer load and Accelerator() 
 in every run):
   ours SQuAD   squad.read_squad + squad.check_answers + squad.featurize (datasets.map over windows(), saved under
                --cache_dir by a key of content + tokenizer + settings; cached: the key, then load_from_disk)
-  ours NER     ner.read_file + check_tags + label_list + scheme + ner.encode; ner.py keeps no cache, so its
-               "cached" run does all of it again
+  ours NER     ner.read_file + check_tags + label_list + scheme + ner.featurize (datasets.map over encode(), saved
+               under --cache_dir by a key of the file's bytes + labels + tokenizer + settings; cached: reading and
+               checking the file as every run does, the key, then load_from_disk)
   ref. SQuAD   run_qa.py: the official layout flattened to the hub squad rows (the old hub script's
                _generate_examples) and written as {"data": [...]} (cold only: cached finds the file),
                load_dataset("json", field="data", cache_dir), map(prepare_train_features or
@@ -244,7 +245,7 @@ def ours_squad(path, tokenizer, training, args, accelerator, timers):
     return len(examples), features
 
 
-def ours_ner(path, tokenizer, args, timers):
+def ours_ner(path, tokenizer, args, accelerator, timers):
     import ner
     start = time.perf_counter()
     sentences = ner.read_file(path, args)
@@ -252,8 +253,9 @@ def ours_ner(path, tokenizer, args, timers):
     label2id = {t: i for i, t in enumerate(ner.label_list(sentences))}
     ner.scheme(sentences)
     timers["read"] = time.perf_counter() - start
-    features, _ = timed(timers, "encode", ner.encode, sentences, tokenizer, label2id,
-                        min(args.max_seq_length, tokenizer.model_max_length), args.label_all_tokens)
+    features, _ = timed(timers, "featurize", ner.featurize, sentences, "train", tokenizer, label2id,
+                        min(args.max_seq_length, tokenizer.model_max_length), args.label_all_tokens, args,
+                        accelerator)
     return len(sentences), (features, {i: t for t, i in label2id.items()})
 
 
@@ -270,9 +272,7 @@ def digest(task, side, features, id2label=None):
     example ids and context offsets. Not timed."""
     if task == "ner" and side == "ours":
         features, id2label = features
-        columns = {k: [f[k] for f in features] for k in features[0]}
-    else:
-        columns = {k: features.data.column(k).to_pylist() for k in features.column_names}
+    columns = {k: features.data.column(k).to_pylist() for k in features.column_names}
     n = len(columns["input_ids"])
     lengths = [sum(m) for m in columns["attention_mask"]] if "attention_mask" in columns else \
         [len(x) for x in columns["input_ids"]]
@@ -312,7 +312,7 @@ def child(args):
         AutoTokenizer.from_pretrained(model_dir(args))
     accelerator = Accelerator(cpu=True)  # what featurize() needs; made on both sides, before the clock
     script_args = squad.parse_args(["--model", "unused", "--validation_file", path, "--cache_dir", args.cache]) \
-        if task == "squad" else ner.parse_args(["--model", "unused", "--train_file", path])
+        if task == "squad" else ner.parse_args(["--model", "unused", "--train_file", path, "--cache_dir", args.cache])
     timers, rss_start, cpu_start = {}, rss_mb(), time.process_time()
     # where the time goes, on both sides: datasets' map (tokenizing + writing arrow, or finding its cache), saving
     # and loading a saved folder, the tokenizer calls (inside map or encode)
@@ -324,7 +324,7 @@ def child(args):
     start = time.perf_counter()
     if side == "ours":
         examples, features = ours_squad(path, tokenizer, training, script_args, accelerator, timers) \
-            if task == "squad" else ours_ner(path, tokenizer, script_args, timers)
+            if task == "squad" else ours_ner(path, tokenizer, script_args, accelerator, timers)
     else:
         examples, features = reference_squad(path, tokenizer, training, args.cache, timers) if task == "squad" else \
             reference_ner(path, tokenizer, args.cache, timers)

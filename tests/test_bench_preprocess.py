@@ -49,7 +49,7 @@ def tokenizer_dir(data_dir, tmp_path_factory):
 
 
 @pytest.mark.parametrize("case", list(preprocess.CASES))
-def test_both_sides_make_the_same_features(case, data_dir, tokenizer_dir, tmp_path):
+def test_both_sides_make_the_same_features(case, data_dir, tokenizer_dir, tmp_path, capsys):
     import ner
     import squad
     from accelerate import Accelerator
@@ -72,13 +72,16 @@ def test_both_sides_make_the_same_features(case, data_dir, tokenizer_dir, tmp_pa
                 args = squad.parse_args(["--model", "unused", "--validation_file", path, "--cache_dir", str(cache)])
                 n, features = preprocess.ours_squad(path, tokenizer, training, args, Accelerator(cpu=True), timers)
             else:
-                args = ner.parse_args(["--model", "unused", "--train_file", path])
-                n, features = preprocess.ours_ner(path, tokenizer, args, timers)
+                args = ner.parse_args(["--model", "unused", "--train_file", path, "--cache_dir", str(cache)])
+                n, features = preprocess.ours_ner(path, tokenizer, args, Accelerator(cpu=True), timers)
             found[side, state] = (n, *preprocess.digest(task, side, features))
             if side == "reference" and state == "cold" and task == "squad":
                 assert "flatten" in timers
             if side == "reference" and state == "cached":
                 assert "flatten" not in timers and len(list(cache.rglob("cache-*.arrow"))) >= 1
+            if side == "ours":  # cold: tokenized and saved; cached: loaded from what the cold run saved
+                assert ("loaded from" in capsys.readouterr().out) == (state == "cached")
+                assert len(list(cache.iterdir())) == 1
     assert len(set(found.values())) == 1, found
     n, features, _ = found["ours", "cold"]
     assert features >= n > 0 and (features > n or task == "ner")  # SQuAD contexts overflow into several windows

@@ -1,7 +1,8 @@
 """ner.py: CoNLL reading and tagging schemes, first-sub-token alignment (WordPiece and byte-level BPE),
 training and evaluation on tiny models, predictions aligned with the input, the pipeline, --do_eval alone,
-truncation, bad input (one line, exit 2, nothing overwritten) and the real CoNLL-2003 files."""
+truncation, the features cache, bad input (one line, exit 2, nothing overwritten) and the real CoNLL-2003 files."""
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,15 @@ import tiny
 
 CONLL = SHARED / "conll2003"
 LABELS = ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def datasets_cache(tmp_path_factory):
+    """ner.main's default --cache_dir is under $HF_DATASETS_CACHE: a temporary one here, not the user's."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("HF_DATASETS_CACHE", str(tmp_path_factory.mktemp("hf-datasets")))
+    yield
+    patch.undo()
 
 
 @pytest.fixture(scope="module")
@@ -262,6 +272,75 @@ def test_json_files_and_dataset_folders(bert, data, tmp_path):
                                    features=features).to_parquet(str(parquet / f"{name}.parquet"))
     loaded = ner.read_dataset(ner.parse_args(["--model", "m", "--dataset_name", str(parquet)]))
     assert [(s["words"], s["tags"]) for s in loaded["dev"]] == [(s["words"], s["tags"]) for s in folder["dev"]]
+
+
+# --- the features cache
+
+def test_second_run_reads_the_features_cache(bert, data, tmp_path, monkeypatch, capsys):
+    run = lambda out: ner.main(args_for(bert, data, out, "--max_train_steps", 3, "--test_file", data / "test.txt",
+                                        "--cache_dir", tmp_path / "cache"))
+    first = run(tmp_path / "a")
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "cache").iterdir()) == ["dev", "test", "train"]
+    monkeypatch.setattr(ner, "encode", lambda *a, **k: pytest.fail("tokenized again"))
+    capsys.readouterr()
+    second = run(tmp_path / "b")
+    assert capsys.readouterr().out.count("features loaded from") == 3
+    assert {split: pytest.approx(second[split]) for split in second} == first  # same features, seed: same model
+    for name in ("predictions_dev.txt", "predictions_test.txt"):
+        assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
+
+
+def test_features_cache_is_keyed_on_content_and_settings(bert, roberta, data, tmp_path, monkeypatch):
+    import core
+
+    args = ner.parse_args(["--model", str(bert), "--train_file", "x", "--output_dir", str(tmp_path),
+                           "--cache_dir", str(tmp_path / "cache")])
+    accelerator = core.setup(args, training=False)
+    tokenizer = ner.load_tokenizer(bert)
+    label2id = {t: i for i, t in enumerate(LABELS)}
+    dev = tmp_path / "dev.txt"
+    dev.write_text((data / "dev.txt").read_text())
+    read = lambda path, n=None: ner.read_file(str(path), args)[:n]
+
+    def featurize(sentences, tokenizer=tokenizer, label2id=label2id, max_seq_length=64, label_all_tokens=False,
+                  args=args):
+        return ner.featurize(sentences, "dev", tokenizer, label2id, max_seq_length, label_all_tokens, args,
+                             accelerator)
+    features, kept = featurize(read(dev))
+    direct, direct_kept = ner.encode(read(dev), tokenizer, label2id, 64)  # what ner.py encoded before the cache
+    assert features[:] == {k: [f[k] for f in direct] for k in direct[0]} and [list(k) for k in kept] == direct_kept
+    monkeypatch.setattr(ner, "encode", lambda *a, **k: pytest.fail("tokenized again"))
+    copy = tmp_path / "copy" / "dev.txt"
+    copy.parent.mkdir()
+    copy.write_text(dev.read_text())
+    for sentences in (read(dev), read(copy)):  # keyed on the content, not the path
+        again, kept_again = featurize(sentences)
+        assert again[:] == features[:] and [list(k) for k in kept_again] == direct_kept
+    # an edit that keeps the file's size and time (a path + mtime key would miss it)
+    stat = os.stat(dev)
+    dev.write_text(set_line(3, lambda l: "Z" + l[1:])(dev.read_text()))
+    os.utime(dev, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert os.stat(dev).st_size == stat.st_size and read(dev)[0]["words"][0].startswith("Z")
+    other = {"max_seq_length": 32, "label_all_tokens": True, "tokenizer": ner.load_tokenizer(roberta),
+             "label2id": {t: i for i, t in enumerate(reversed(LABELS))},
+             "args": ner.parse_args(["--model", "m", "--train_file", "x", "--label_column", "-1",
+                                     "--cache_dir", str(tmp_path / "cache")])}
+    for sentences, change in [(read(dev), {}), (read(copy, 40), {})] + [(read(copy), {k: v}) for k, v in other.items()]:
+        with pytest.raises(pytest.fail.Exception, match="tokenized again"):
+            featurize(sentences, **change)
+    # from `datasets` (no file to hash): keyed on the words and tags themselves
+    rows = [{**s, "src": "conll[validation]"} for s in read(copy)]
+    monkeypatch.undo()
+    assert featurize(rows)[0][:] == features[:]
+    monkeypatch.setattr(ner, "encode", lambda *a, **k: pytest.fail("tokenized again"))
+    assert featurize([dict(s) for s in rows])[0][:] == features[:]
+    rows[5] = {**rows[5], "words": ["Z" + rows[5]["words"][0], *rows[5]["words"][1:]]}
+    with pytest.raises(pytest.fail.Exception, match="tokenized again"):
+        featurize(rows)
+    # --overwrite_cache tokenizes again
+    with pytest.raises(pytest.fail.Exception, match="tokenized again"):
+        featurize(read(copy), args=ner.parse_args(["--model", "m", "--train_file", "x", "--overwrite_cache",
+                                                   "--cache_dir", str(tmp_path / "cache")]))
 
 
 # --- bad input: one line naming file, line and problem; exit 2; a run already in output_dir untouched

@@ -313,7 +313,7 @@ def test_dataset_name_folders(data, qa_bert, tmp_path):
     assert files == saved and list(files) == [e["id"] for e in dev]  # the same questions in the same order
 
 
-def test_cache_is_keyed_on_settings(data, qa_bert, tmp_path, monkeypatch):
+def test_cache_is_keyed_on_settings(data, qa_bert, qa_roberta, tmp_path, monkeypatch):
     from transformers import AutoTokenizer
 
     import core
@@ -330,6 +330,37 @@ def test_cache_is_keyed_on_settings(data, qa_bert, tmp_path, monkeypatch):
             squad.featurize(examples, tokenizer, changed, False, accelerator)
     with pytest.raises(pytest.fail.Exception):
         squad.featurize(examples[1:], tokenizer, args, False, accelerator)
+    # one context edited, same length: every question of that paragraph changes, so the key does
+    edited = [{**e, "context": e["context"].replace(e["context"][0], "Z", 1)} if e["context"] == examples[0]["context"]
+              else e for e in examples]
+    assert edited[0]["context"] != examples[0]["context"] and len(edited[0]["context"]) == len(examples[0]["context"])
+    with pytest.raises(pytest.fail.Exception):
+        squad.featurize(edited, tokenizer, args, False, accelerator)
+    with pytest.raises(pytest.fail.Exception):
+        squad.featurize(examples, AutoTokenizer.from_pretrained(qa_roberta), args, False, accelerator)
+
+
+def test_tokenizer_key_ignores_the_last_calls_truncation(qa_bert, qa_roberta):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(qa_bert)
+    key = squad.tokenizer_key(tokenizer)
+    tokenizer("a question", "the capital of the country is the city " * 4, truncation="only_second", max_length=16,
+              stride=2, padding="max_length", return_overflowing_tokens=True)
+    assert tokenizer.backend_tokenizer.truncation is not None and squad.tokenizer_key(tokenizer) == key
+    assert squad.tokenizer_key(AutoTokenizer.from_pretrained(qa_roberta)) != key
+
+    class Reordered:  # another layout of tokenizer.json (the vocabulary first, truncation last): parsed
+        def __init__(self, truncation, vocab):
+            self.backend_tokenizer = self
+            self.text = json.dumps({"model": {"vocab": vocab}, "added_tokens": [], "truncation": truncation},
+                                   separators=(",", ":"))
+
+        def to_str(self):
+            return self.text
+    keys = [squad.tokenizer_key(Reordered(t, v)) for t, v in ((None, {"a": 0}), ({"max_length": 8}, {"a": 0}),
+                                                              (None, {"b": 0}))]
+    assert keys[0] == keys[1] != keys[2]
 
 
 # --- bad input: one line naming the file and the question, exit code 2

@@ -318,12 +318,13 @@ def mlm_argv(args, corpus, valid, tokenizer, out, cache, streaming):
 
 
 def source():
-    """The commit measured, and whether pretrain_mlm.py or core.py differ from it (the sha256 of that diff);
-    read at the start and again at the end (another person may commit meanwhile)."""
+    """The commit, the sha256 of pretrain_mlm.py and core.py as measured, and whether they differ from the commit;
+    read at the start and again at the end (another person may edit or commit meanwhile)."""
     git = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout
-    diff = git("diff", "HEAD", "--", "pretrain_mlm.py", "core.py")
-    return {"commit": git("rev-parse", "HEAD").strip(), "modified": git("diff", "--name-only", "HEAD", "--",
-            "pretrain_mlm.py", "core.py").split(), "diff_sha256": hashlib.sha256(diff.encode()).hexdigest() if diff else None}
+    files = ("pretrain_mlm.py", "core.py", "bench/streaming_memory.py")
+    return {"commit": git("rev-parse", "HEAD").strip(),
+            "sha256": {f: hashlib.sha256((ROOT / f).read_bytes()).hexdigest() for f in files},
+            "modified": git("diff", "--name-only", "HEAD", "--", *files).split()}
 
 
 def main(argv=None):
@@ -425,7 +426,7 @@ def main(argv=None):
                         "children": "children_maxrss_mb: `ldconfig -p`, forked by ctypes.util.find_library at "
                                     "import; its maxrss is the RSS it inherited at the fork, not memory of its own. "
                                     "No other process is started (no dataloader workers, no datasets num_proc)"},
-              "source": {**code, "changed_during_the_run": source() != code},
+              "source": {**code, "changed_during_the_run": source()["sha256"] != code["sha256"]},
               "corpora": {f"{gb:g}": {k: v for k, v in c.items() if k != "path"} for gb, c in corpora.items()},
               "medians": table, "streaming_largest_vs_smallest": verdict, "runs": runs, "table": "\n".join(lines)}
     if args.output:

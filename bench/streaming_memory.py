@@ -331,6 +331,8 @@ def main(argv=None):
     args = parse_args(argv)
     if args.child:
         return child(args)
+    command = "HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 taskset -c 0 python bench/streaming_memory.py " + " ".join(
+        argv if argv is not None else sys.argv[1:])
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     import transformers
@@ -370,13 +372,13 @@ def main(argv=None):
         for n, (round_, mode, gb) in enumerate(plan):
             run_dir, corpus = work / f"run{n}-{mode}-{gb:g}", corpora[gb]
             if mode == "tokenizer":
-                argv = ["--train_file", corpus["path"], "--train_tokenizer", "bpe", "--vocab_size",
+                child_argv = ["--train_file", corpus["path"], "--train_tokenizer", "bpe", "--vocab_size",
                         str(args.vocab_size), "--input_sentence_size", str(args.input_sentence_size),
                         "--tokenizer_only", "--output_dir", str(run_dir / "out")]
             else:
-                argv = mlm_argv(args, corpus["path"], work / "valid.txt", tok_run / "tokenizer", run_dir / "out",
+                child_argv = mlm_argv(args, corpus["path"], work / "valid.txt", tok_run / "tokenizer", run_dir / "out",
                                 run_dir / "cache", mode != "no_streaming")
-            result, wall, wait4_mb = run_child(args, run_dir, argv, corpus["path"],
+            result, wall, wait4_mb = run_child(args, run_dir, child_argv, corpus["path"],
                                                args.read_tokens if mode == "stream_read" else 0)
             results = result["results"]
             run = {"mode": mode, "round": round_, "corpus_gb": gb, "corpus_bytes": corpus["bytes"],
@@ -388,7 +390,7 @@ def main(argv=None):
                    "steps": args.max_train_steps if mode in ("streaming", "no_streaming") else None,
                    "train_tokens": results.get("train_tokens"), "tokens_per_second": results.get("tokens_per_second"),
                    "train_seconds": results.get("train_seconds"), "first_batch_seconds": result["train_loader_start"],
-                   "perplexity": results.get("perplexity"), **curve(result), "argv": argv}
+                   "perplexity": results.get("perplexity"), **curve(result), "argv": child_argv}
             run["token_share"] = run["train_tokens"] and run["train_tokens"] / corpus["tokens"]
             if mode == "no_streaming":  # the corpus as an Arrow table, then tokenized and packed (int64 lists)
                 run["cache_bytes"] = disk_bytes(run_dir / "cache") + disk_bytes(run_dir / "hf-cache")
@@ -410,8 +412,7 @@ def main(argv=None):
 
     cpu = next((l.split(":", 1)[1].strip() for l in subprocess.run(["lscpu"], capture_output=True, text=True)
                 .stdout.splitlines() if l.startswith("Model name")), platform.processor())
-    record = {"command": "HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 taskset -c 0 python bench/streaming_memory.py "
-                         + " ".join(argv if argv is not None else sys.argv[1:]),
+    record = {"command": command,
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": {"cpu": cpu, "cores": os.cpu_count(), "cores_used": len(os.sched_getaffinity(0)),
                           "torch": torch.__version__, "transformers": transformers.__version__,

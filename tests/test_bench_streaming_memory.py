@@ -63,6 +63,7 @@ def test_one_tiny_streamed_run(tmp_path):
                                     "--tokenizer_gb", "", "--read_gb", "", "--max_train_steps", "2",
                                     "--vocab_size", "400", "--work_dir", str(tmp_path), "--output", str(out)])
     assert json.loads(out.read_text()) == json.loads(json.dumps(record))
+    assert record["command"].endswith(f"--work_dir {tmp_path} --output {out}")
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]  # the corpus folder is gone
     (run,) = record["runs"]
     corpus = record["corpora"]["0.001"]

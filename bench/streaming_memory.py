@@ -69,7 +69,7 @@ def parse_args(argv=None):
     parser.add_argument("--wiki_dir", default=str(WIKI), help="WikiText-2 folder (default: ../shared/data/wikitext-2)")
     parser.add_argument("--work_dir", default=None, help="temporary folder's parent (default: the system's)")
     parser.add_argument("--output", default=None, help="JSON file with every run (default: none)")
-    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)  # internal: one run, argv as JSON
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)  # internal: one run, WORK/spec.json
     parser.add_argument("--work", default=None, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -178,7 +178,8 @@ def child(args):
               "seconds": time.perf_counter() - start, "vm_hwm_mb": me["VmHWM"] / 1024,
               "ru_maxrss_self_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
               "ru_maxrss_children_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-              "corpus_bytes_read": read[0], "train_tokens_loaded": counter["tokens"], "train_batches_loaded": counter["batches"],
+              "corpus_bytes_read": read[0], "train_tokens_loaded": counter["tokens"],
+              "train_batches_loaded": counter["batches"],
               "train_loader_seconds": (counter["last"] - counter["first"]) if counter["first"] else None,
               "train_loader_start": (counter["first"] - start) if counter["first"] else None,
               "samples": samples,
@@ -284,7 +285,8 @@ def summarize(runs):
                                                  "hwm_end_of_training_mb",
                                                  "floor_growth_mb", "first_batch_seconds", "wall_seconds",
                                                  "cache_bytes")},
-                          "peak_rss_mb_range": [min(r["peak_rss_mb"] for r in mine), max(r["peak_rss_mb"] for r in mine)]})
+                          "peak_rss_mb_range": [min(r["peak_rss_mb"] for r in mine),
+                                                max(r["peak_rss_mb"] for r in mine)]})
     fmt = lambda v, f: "-" if v is None else format(v, f)
     lines = ["| mode | corpus GB | lines | runs | steps | tokens loaded (% of corpus) | corpus read GB (%) | "
              "peak RSS MB (min-max) | high-water MB at 10% / 50% / 100% of the tokens | first batch s | wall s | "
@@ -296,7 +298,8 @@ def summarize(runs):
             f"{fmt(t['steps'], 'd')} | {loaded} | {t['corpus_bytes_read'] / GB:.3f} ({100 * t['read_share']:.1f}%) | "
             f"{t['peak_rss_mb']:.0f} ({t['peak_rss_mb_range'][0]:.0f}-{t['peak_rss_mb_range'][1]:.0f}) | "
             f"{fmt(t['hwm_first_tenth_mb'], '.0f')} / {fmt(t['hwm_half_mb'], '.0f')} / "
-            f"{fmt(t['hwm_end_of_training_mb'], '.0f')} | {fmt(t['first_batch_seconds'], '.1f')} | {t['wall_seconds']:.0f} | "
+            f"{fmt(t['hwm_end_of_training_mb'], '.0f')} | {fmt(t['first_batch_seconds'], '.1f')} | "
+            f"{t['wall_seconds']:.0f} | "
             f"{fmt(t['cache_bytes'] and t['cache_bytes'] / GB, '.2f')} |")
     flat = [t for t in table if t["mode"] == "streaming"]
     verdict = None
@@ -338,7 +341,8 @@ def main(argv=None):
     import transformers
     from transformers import AutoTokenizer
 
-    streamed, read, arrow, tok_sizes = map(sizes, (args.sizes_gb, args.read_gb, args.no_streaming_gb, args.tokenizer_gb))
+    streamed, read, arrow, tok_sizes = map(sizes, (args.sizes_gb, args.read_gb, args.no_streaming_gb,
+                                                   args.tokenizer_gb))
     code = source()
     work = Path(tempfile.mkdtemp(prefix="streaming_memory_", dir=args.work_dir))
     try:
@@ -396,9 +400,10 @@ def main(argv=None):
                 run["cache_bytes"] = disk_bytes(run_dir / "cache") + disk_bytes(run_dir / "hf-cache")
                 run["cache_files"] = {str(p.relative_to(run_dir)): p.stat().st_size for p in run_dir.rglob("*.arrow")}
             runs.append(run)
-            trained = (f"trained on {run['train_tokens']:,} tokens ({100 * run['token_share']:.2f}% of the corpus's), "
+            trained = (f"loaded {run['train_tokens']:,} tokens ({100 * run['token_share']:.2f}% of the corpus's), "
                        if run["train_tokens"] else "")
-            print(f"round {round_} {mode:12s} {gb:5g} GB: peak RSS {run['peak_rss_mb']:.0f} MB, {trained}read {run['corpus_bytes_read'] / GB:.3f} GB, wall {wall:.0f} s",
+            print(f"round {round_} {mode:12s} {gb:5g} GB: peak RSS {run['peak_rss_mb']:.0f} MB, {trained}"
+                  f"read {run['corpus_bytes_read'] / GB:.3f} GB, wall {wall:.0f} s",
                   flush=True)
             shutil.rmtree(run_dir, ignore_errors=True)
     finally:

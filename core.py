@@ -10,6 +10,7 @@ A task script does, in order:
 and core.predict(...) for its own evaluation of best/.
 """
 import ctypes
+import hashlib
 import json
 import math
 import os
@@ -204,6 +205,24 @@ def predict(accelerator, model, dataloader, keys=("logits",), desc="[VALID]"):
         arrays[k] = np.concatenate(parts)
     total, count = accelerator.reduce(loss_sum, "sum").tolist()
     return (total / count if has_loss else None), arrays
+
+
+def tokenizer_key(tokenizer):
+    """A hash of the tokenizer's class and tokenizer.json, less the truncation and padding that its last call left
+    there (a cache key for tokenized data). Those come first in the JSON, so the rest is hashed as it is: parsing and dumping a 30k vocabulary
+    again would cost ~50 ms. Any other layout is parsed."""
+    text = tokenizer.backend_tokenizer.to_str()
+    head, found, rest = text.partition(',"added_tokens":')
+    try:
+        fields = json.loads(head + "}") if found else None
+    except json.JSONDecodeError:
+        fields = None
+    if fields is None or not set(fields) <= {"version", "truncation", "padding"}:
+        fields = json.loads(text)
+        fields.pop("truncation", None), fields.pop("padding", None)
+        rest = json.dumps(fields)
+    return hashlib.blake2b(f"{type(tokenizer).__name__}\0{fields.get('version')}\0{rest}".encode(),
+                           digest_size=16).hexdigest()
 
 
 def write_json(path, obj):

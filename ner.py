@@ -258,24 +258,6 @@ def encode_batch(batch, tokenizer, label2id, max_seq_length, label_all_tokens):
     return {**{k: [f[k] for f in features] for k in (features[0] if features else ())}, "kept": kept}
 
 
-def tokenizer_key(tokenizer):
-    """A hash of the tokenizer's class and tokenizer.json, less the truncation and padding that its last call left
-    there (as squad.py's). Those come first in the JSON, so the rest is hashed as it is: parsing and dumping a 30k
-    vocabulary again would cost ~50 ms. Any other layout is parsed."""
-    text = tokenizer.backend_tokenizer.to_str()
-    head, found, rest = text.partition(',"added_tokens":')
-    try:
-        fields = json.loads(head + "}") if found else None
-    except json.JSONDecodeError:
-        fields = None
-    if fields is None or not set(fields) <= {"version", "truncation", "padding"}:
-        fields = json.loads(text)
-        fields.pop("truncation", None), fields.pop("padding", None)
-        rest = json.dumps(fields)
-    return hashlib.blake2b(f"{type(tokenizer).__name__}\0{fields.get('version')}\0{rest}".encode(),
-                           digest_size=16).hexdigest()
-
-
 def source_key(sentences, args):
     """What the sentences are, cheaply. Read from a file (they are its first len(sentences), and reading is
     deterministic): the file's bytes, its format and the reading flags; hashing 3 MB costs ~10 ms where hashing
@@ -296,7 +278,7 @@ def featurize(sentences, split, tokenizer, label2id, max_seq_length, label_all_t
     import pyarrow.compute as pc
 
     settings = [source_key(sentences, args), list(label2id.items()), max_seq_length, label_all_tokens,
-                tokenizer_key(tokenizer), 1]  # 1: the version of read_file() and encode()
+                core.tokenizer_key(tokenizer), 1]  # 1: the version of read_file() and encode()
     key = hashlib.blake2b(json.dumps(settings).encode(), digest_size=12).hexdigest()
     default = Path(os.environ.get("HF_DATASETS_CACHE", Path.home() / ".cache/huggingface/datasets")) / "ner_features"
     folder = Path(args.cache_dir or default) / f"{split}-{key}"

@@ -369,31 +369,13 @@ def window_columns(examples, training):
     return columns
 
 
-def tokenizer_key(tokenizer):
-    """A hash of the tokenizer's class and tokenizer.json, less the truncation and padding that its last call left
-    there. Those come first in the JSON, so the rest is hashed as it is: parsing and dumping a 30k vocabulary
-    again would cost ~50 ms. Any other layout is parsed."""
-    text = tokenizer.backend_tokenizer.to_str()
-    head, found, rest = text.partition(',"added_tokens":')
-    try:
-        fields = json.loads(head + "}") if found else None
-    except json.JSONDecodeError:
-        fields = None
-    if fields is None or not set(fields) <= {"version", "truncation", "padding"}:
-        fields = json.loads(text)
-        fields.pop("truncation", None), fields.pop("padding", None)
-        rest = json.dumps(fields)
-    return hashlib.blake2b(f"{type(tokenizer).__name__}\0{fields.get('version')}\0{rest}".encode(),
-                           digest_size=16).hexdigest()
-
-
 def featurize(examples, tokenizer, args, training, accelerator):
     """windows() over the examples with datasets.map (batched), cached under --cache_dir by a key of the examples'
     content, the tokenizer and the settings: a second run loads the windows instead of tokenizing again."""
     import datasets
 
     columns = window_columns(examples, training)
-    settings = [args.max_seq_length, args.doc_stride, args.max_query_length, training, tokenizer_key(tokenizer),
+    settings = [args.max_seq_length, args.doc_stride, args.max_query_length, training, core.tokenizer_key(tokenizer),
                 1]  # 1: the version of windows()
     key = hashlib.blake2b(json.dumps(settings).encode(), digest_size=12)
     # pickle: lossless, and a context shared by its paragraph's questions is written once: ~20 ms for SQuAD dev,

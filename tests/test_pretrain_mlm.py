@@ -187,11 +187,20 @@ def test_masked_only_head_gives_the_full_models_loss_gradients_and_eval_sums(arc
     with torch.no_grad():
         out = hooked(input_ids=ids, attention_mask=mask, labels=labels)
         full = plain.eval()(input_ids=ids, attention_mask=mask).logits
-    assert seen == [(int((labels != -100).sum()), plain.config.vocab_size)]
     nll = F.cross_entropy(full.transpose(1, 2), labels, reduction="none").sum(1)
     assert torch.allclose(out.logits[:, 0], nll, atol=1e-5)
     assert out.logits[:, 1].tolist() == (labels != -100).sum(1).float().tolist()
     assert out.loss.item() == pytest.approx((nll.sum() / (labels != -100).sum()).item(), rel=1e-6)
+    n = int((labels != -100).sum())
+    assert seen == [(min(n + -n % 64, labels.numel()), plain.config.vocab_size)]  # rows padded to a multiple of 64
+    ids, mask, labels = (x.repeat(8, 4)[:23] for x in (ids, mask, labels))  # 828 positions
+    with torch.no_grad():
+        out = hooked(input_ids=ids, attention_mask=mask, labels=labels)
+        full = plain(input_ids=ids, attention_mask=mask).logits
+    n = int((labels != -100).sum())
+    assert n % 64 and seen[-1] == (n + -n % 64, plain.config.vocab_size) and n + -n % 64 < labels.numel()
+    nll = F.cross_entropy(full.transpose(1, 2), labels, reduction="none").sum(1)
+    assert torch.allclose(out.logits[:, 0], nll, atol=1e-4)
 
 
 def test_new_config_matches_the_tokenizer(tokenizers, capsys):

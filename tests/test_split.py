@@ -84,7 +84,7 @@ def test_memory_is_bounded_by_the_buffer_not_the_corpus(tmp_path):
         corpus(tmp_path / "all.txt", n)
         tracemalloc.start()
         counts = split.main(["--data_path", str(tmp_path / "all.txt"), "--base_path", str(tmp_path / "data.txt"),
-                             "--ratio", "1000", "--buffer_mb", "0.25"])
+                             "--ratio", "1000", "--buffer_mb", "0.25", "--overwrite"])
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
         assert counts["train"] == n - 2 * (n // 1000)

@@ -49,6 +49,7 @@ POSITIVE = "1"  # the class whose F1 MRPC and QQP report
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.error = core.fail  # argparse's own errors too: one line, no usage block
     core.add_args(parser)
     parser.set_defaults(output_dir=None, metric_for_best_model=None)
     for action in parser._actions:  # core's help states core's defaults; these two are the task's here
@@ -81,21 +82,23 @@ def parse_args(argv=None):
     if args.task_name is not None and args.task_name not in TASKS:
         core.fail(f"unknown task name {args.task_name!r}; expected one of {', '.join(TASKS)}")
     if not args.model_name_or_path:
-        parser.error("--model_name_or_path is required")
+        core.fail("--model_name_or_path is required")
     if not (args.do_train or args.do_eval or args.do_predict):
-        parser.error("nothing to do: pass --do_train, --do_eval and/or --do_predict")
+        core.fail("nothing to do: pass --do_train, --do_eval and/or --do_predict")
     files = args.train_file or args.validation_file or args.test_file
     if sum(map(bool, (args.data_dir, args.dataset_name, files))) != 1:
-        parser.error("give one of --data_dir, --dataset_name or --train_file/--validation_file/--test_file")
+        core.fail("give one of --data_dir, --dataset_name or --train_file/--validation_file/--test_file")
     if args.data_dir and not args.task_name:
-        parser.error("--data_dir needs --task_name")
+        core.fail("--data_dir needs --task_name")
     for flag, name in (("do_train", "train_file"), ("do_eval", "validation_file"), ("do_predict", "test_file")):
         if files and getattr(args, flag) and not getattr(args, name):
-            parser.error(f"--{flag} needs --{name}")
+            core.fail(f"--{flag} needs --{name}")
     if args.diagnostic_file and args.task_name != "mnli":
-        parser.error("--diagnostic_file goes with --task_name mnli")
+        core.fail("--diagnostic_file goes with --task_name mnli")
     if args.text_columns and not 1 <= len(args.text_columns) <= 2:
-        parser.error("--text_columns takes one or two column names")
+        core.fail("--text_columns takes one or two column names")
+    if args.max_seq_length < 2:
+        core.fail(f"--max_seq_length {args.max_seq_length}: expected a number of tokens >= 2")
     args.output_dir = args.output_dir or f"out/glue/{args.task_name or 'custom'}"
     return args
 
@@ -105,6 +108,8 @@ def read_file(path, text_columns, label_column=None, index_column="index", names
     """Examples {where, texts, label, index} of a TSV (quoting off, as GLUE's files need), CSV or JSON lines file;
     `names`: the columns of a file without a header."""
     path = Path(path)
+    if path.is_dir():
+        core.fail(f"{path}: a folder; expected a CSV, TSV or JSON lines file")
     if not path.is_file():
         core.fail(f"{path}: no such file")
     required = [*text_columns, *([label_column] if label_column else [])]
@@ -112,7 +117,7 @@ def read_file(path, text_columns, label_column=None, index_column="index", names
     try:
         rows = list(rows)
     except UnicodeDecodeError as e:
-        core.fail(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})")
+        core.fail(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); expected a CSV, TSV or JSON lines file")
     for number, row in rows:
         missing = [c for c in required if c not in row]
         if missing:
@@ -136,6 +141,8 @@ def _rows(path, required, names=None):
     with open(path, encoding="utf-8-sig", newline="") as f:  # utf-8-sig: MRPC's files start with a BOM
         if path.suffix in (".json", ".jsonl"):
             for number, line in enumerate(f, 1):
+                if "\0" in line:
+                    core.fail(f"{path}:{number}: a NUL byte (binary data); expected one JSON object per line")
                 if line.strip():
                     try:
                         row = json.loads(line)
@@ -148,7 +155,7 @@ def _rows(path, required, names=None):
         kind = "comma" if path.suffix == ".csv" else "tab"
         reader = csv.reader(f) if kind == "comma" else csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = list(names) if names else None
-        for row in reader:
+        for row in _checked(reader, path, kind):
             if not row:
                 continue
             if header is None:
@@ -161,6 +168,21 @@ def _rows(path, required, names=None):
                 core.fail(f"{path}:{reader.line_num}: expected {len(header)} {kind}-separated columns, "
                           f"found {len(row)}")
             yield reader.line_num, dict(zip(header, row))
+
+
+def _checked(reader, path, kind):
+    """The rows of a csv.reader; its errors (a field over csv's size limit, ...) and NUL bytes (binary data) as one
+    line naming the line."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            core.fail(f"{path}:{reader.line_num + 1}: cannot read a {kind}-separated line ({e}); expected text")
+        if any("\0" in field for field in row):
+            core.fail(f"{path}:{reader.line_num}: a NUL byte (binary data); expected text")
+        yield row
 
 
 def read_hub(dataset, name, split, text_columns, label_column, labelled):
@@ -216,11 +238,57 @@ def load(args, src, labelled):
     return read_file(src, text, label, "id" if args.task_name == "qqp" else "index", names)
 
 
+NUMBER = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"  # a finite number: not nan, inf or n/a
+
+
 def is_regression(examples):
-    """Floats make a regression; labels that are all integers (0/1) stay classes."""
-    number = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
+    """Floats make a regression; labels that are all integers (0/1) stay classes. A column of mostly numbers with a
+    few others (n/a, nan, inf, a typo) is neither: one line naming the first of them, not a class per value."""
     labels = [e["label"] for e in examples]
-    return all(re.fullmatch(number, l) for l in labels) and not all(re.fullmatch(r"[-+]?\d+", l) for l in labels)
+    numbers = [bool(re.fullmatch(NUMBER, l)) for l in labels]
+    if sum(numbers) * 2 > len(labels) and not all(numbers):
+        bad = examples[numbers.index(False)]
+        core.fail(f"{bad['where']}: label {bad['label']!r} is not a finite number, unlike {sum(numbers)} of the "
+                  f"{len(labels)} labels; expected a number in every row (or class names that are not numbers)")
+    return all(numbers) and not all(re.fullmatch(r"[-+]?\d+", l) for l in labels)
+
+
+# --- the model: checked before anything is written
+def load_config(name, flag="--model_name_or_path"):
+    """The model's config, or one line: a local path that does not exist or is a file, weights whose safetensors
+    header does not open or cover its file (a truncated or garbage download fails here, before anything is written),
+    a config that does not load."""
+    from safetensors import safe_open
+
+    path = Path(name).expanduser()
+    if not path.exists() and (path.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1):
+        core.fail(f"{flag} {name}: no such folder; expected a model folder (config.json, weights, tokenizer) or a "
+                  "hub name")
+    if path.is_file():
+        core.fail(f"{flag} {name}: a file; expected a model folder (config.json, weights, tokenizer) or a hub name")
+    for weights in sorted(path.glob("*.safetensors")) if path.is_dir() else []:
+        try:
+            with safe_open(str(weights), "pt"):
+                pass
+        except Exception as e:  # noqa: BLE001 (safetensors raises its own error type)
+            core.fail(f"{weights}: damaged weights ({e}); expected a complete safetensors file (save_pretrained's)")
+    try:
+        return AutoConfig.from_pretrained(name)
+    except (OSError, ValueError, KeyError) as e:  # not found, offline, no known model_type, bad JSON
+        core.fail(f"{flag} {name}: cannot load its config ({(str(e).splitlines() or [type(e).__name__])[0]})")
+
+
+def load_tokenizer(name, **kwargs):
+    """AutoTokenizer, or one line; a folder without tokenizer files gives transformers an empty tokenizer of special
+    tokens only (every word [UNK]): refused too."""
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name, **kwargs)
+    except (OSError, ValueError) as e:
+        core.fail(f"{name}: cannot load its tokenizer ({(str(e).splitlines() or [type(e).__name__])[0]})")
+    if len(tokenizer) <= len(tokenizer.all_special_ids):
+        core.fail(f"{name}: its tokenizer has no vocabulary, only {len(tokenizer)} special tokens; expected its "
+                  "tokenizer files (tokenizer.json, or vocab.txt, ...) beside the model")
+    return tokenizer
 
 
 # --- metrics
@@ -314,10 +382,8 @@ def main(argv=None):
         e["label"] = None  # test sets are predicted, never evaluated
 
     # --- labels: the task's (a fine-tuned checkpoint's ids), or the training file's; every gold label checked
-    try:
-        config = AutoConfig.from_pretrained(args.model_name_or_path)
-    except OSError as e:
-        core.fail(f"{args.model_name_or_path}: cannot load ({str(e).splitlines()[0]})")
+    config = load_config(args.model_name_or_path)
+    core.check_max_seq_length(args.max_seq_length, config)
     if spec:
         labels = None if spec[3] is None else list(spec[3].items())  # [(label in the TSVs, name)]
     elif train:
@@ -332,10 +398,10 @@ def main(argv=None):
         if e["label"] is None:
             core.fail(f"{e['where']}: no label")
         if regression:
-            try:
-                e["label"] = float(e["label"])
-            except ValueError:
-                core.fail(f"{e['where']}: label {e['label']!r} is not a number (a regression task)")
+            if not re.fullmatch(NUMBER, e["label"]):  # float() would take nan and inf, and stop training on NaN
+                core.fail(f"{e['where']}: label {e['label']!r} is not a number (a regression task); expected a "
+                          "finite number")
+            e["label"] = float(e["label"])
         elif e["label"] not in to_id:
             where = f"the {task} task's" if spec else "the training data's" if train else "the model's"
             core.fail(f"{e['where']}: label {e['label']!r} is not in {where} labels ({known})")
@@ -347,16 +413,22 @@ def main(argv=None):
     if not args.do_train and (out / "training_state.json").exists() and not args.overwrite_output_dir:
         core.fail(f"{out} holds a training run whose eval_results.json the report reads; evaluate into another "
                   "--output_dir, or pass --overwrite_output_dir")
+    if not args.do_train:  # an evaluation never replaces earlier results silently
+        core.refuse_existing([out / "eval_results.json"] * bool(evals) + [out / f"{name}.tsv" for name in tests],
+                             args.overwrite_output_dir)
+    tokenizer = load_tokenizer(args.model_name_or_path)  # before setup: cheap, and its errors write nothing
     accelerator = core.setup(args, training=args.do_train)
 
-    # --- model and tokenizer
-    tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
+    # --- model
     config.id2label = {0: "score"} if regression else {i: name for name, i in label2id.items()}
     config.label2id = {v: k for k, v in config.id2label.items()}
     config.problem_type = "regression" if regression else "single_label_classification"
-    # ignore_mismatched_sizes: a new head when the checkpoint had another number of labels (RTE from MNLI)
-    model = AutoModelForSequenceClassification.from_pretrained(args.model_name_or_path, config=config,
-                                                               ignore_mismatched_sizes=True)
+    try:
+        # ignore_mismatched_sizes: a new head when the checkpoint had another number of labels (RTE from MNLI)
+        model = AutoModelForSequenceClassification.from_pretrained(args.model_name_or_path, config=config,
+                                                                   ignore_mismatched_sizes=True)
+    except (OSError, ValueError) as e:
+        core.fail(f"{args.model_name_or_path}: cannot load ({(str(e).splitlines() or [type(e).__name__])[0]})")
 
     def encode(examples):
         encoded = tokenizer(*zip(*[e["texts"] for e in examples]), truncation=True, max_length=args.max_seq_length)
@@ -396,7 +468,7 @@ def main(argv=None):
         accelerator.print(f"eval: {json.dumps(results)}")
         if accelerator.is_main_process:
             out.mkdir(parents=True, exist_ok=True)
-            (out / "eval_results.json").write_text(json.dumps(results, indent=2) + "\n")
+            core.write_json(out / "eval_results.json", results)
 
     # --- predict the test sets: the submission files (index, prediction), label names as in the TSVs
     id2code = {label2id[name]: code for code, name in labels or []}
@@ -412,7 +484,7 @@ def main(argv=None):
         if accelerator.is_main_process:
             out.mkdir(parents=True, exist_ok=True)
             lines = ["index\tprediction"] + [f"{e['index']}\t{p}" for e, p in zip(examples, predictions)]
-            (out / f"{name}.tsv").write_text("\n".join(lines) + "\n")
+            core.write_text(out / f"{name}.tsv", "\n".join(lines) + "\n")
             accelerator.print(f"wrote {out / f'{name}.tsv'} ({len(predictions)} predictions)")
     return results
 

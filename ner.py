@@ -17,7 +17,6 @@ cached under --cache_dir: a second run on the same data memory-maps them instead
 import argparse
 import hashlib
 import json
-import os
 import pickle
 import re
 import sys
@@ -59,7 +58,10 @@ def parse_args(argv=None):
     g.add_argument("--overwrite_cache", action="store_true", help="tokenize again even if cached (default: off)")
     g.add_argument("--do_eval", action="store_true",
                    help="only evaluate --model_name_or_path on the dev/test data (default: off = train)")
+    parser.error = core.fail  # one line, exit code 2: argparse's own error prints the usage too
     args = parser.parse_args(argv)
+    if args.max_seq_length < 1:
+        core.fail(f"--max_seq_length {args.max_seq_length}: expected a positive number of sub-tokens")
     if not args.model_name_or_path:
         parser.error("--model_name_or_path is required")
     files = [args.train_file, args.validation_file, args.test_file]
@@ -76,6 +78,48 @@ def parse_args(argv=None):
 
 # --- reading: every split becomes a list of {"words", "tags", "src", "lines"} (lines: one per word)
 
+def reason(e):
+    """An exception in a few words, for a one-line error: its first line, or its first sentence if that is long."""
+    text = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    if len(text) > 160:
+        text = text[:text.find(". ") + 1] if 0 < text.find(". ") < 160 else text[:157] + "..."
+    return text
+
+
+def fail_not_text(path):
+    """One line naming the first line of path that is not UTF-8 text (binary data, or another encoding). Read line
+    by line as bytes: a newline byte never occurs inside a UTF-8 character."""
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                core.fail(f"{path}:{n}: not UTF-8 text (byte 0x{raw[e.start]:02x}: binary data or another encoding); "
+                          "expected a UTF-8 text file")
+    core.fail(f"{path}: not UTF-8 text; expected a UTF-8 text file")
+
+
+def fail_columns(path):
+    """One line for a CoNLL file whose lines differ in their number of columns, blaming the first line that differs
+    from most lines (a first line missing its tag is the culprit, not every line after it). Only on the error path:
+    it reads the file again."""
+    widths, where = {}, []
+    with open(path, encoding="utf-8-sig") as f:
+        for n, line in enumerate(f, 1):
+            cols = line.split()
+            if cols and cols[0] != "-DOCSTART-":
+                widths[len(cols)] = widths.get(len(cols), 0) + 1
+                where.append((n, len(cols)))
+    usual = max(widths, key=lambda w: (widths[w], w))  # a tie: the wider (a tag missing, not one too many)
+    if usual < 2:
+        core.fail(f"{path}:{next(n for n, w in where if w < 2)}: 1 column; expected a word and a tag")
+    example = next(n for n, w in where if w == usual)
+    for n, w in where:
+        if w != usual:
+            hint = "a tag missing?" if w < usual else "a space inside a word, or a column too many?"
+            core.fail(f"{path}:{n}: found {w} column(s), expected {usual} as on line {example} ({hint})")
+
+
 def read_conll(path, label_column):
     try:
         column = -1 if label_column is None else int(label_column)
@@ -83,23 +127,31 @@ def read_conll(path, label_column):
         core.fail(f"{path}:1: --label_column {label_column!r} must be a column number for a CoNLL file "
                   "(0 = first, -1 = last)")
     sentences, words, width = [], [], None
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            cols = line.split()
-            if cols and cols[0] != "-DOCSTART-":
-                if width is None:
-                    width, first = len(cols), n
-                    if width < 2:
-                        core.fail(f"{path}:{n}: 1 column; expected a word and a tag")
-                    if not -width <= column < width:
-                        core.fail(f"{path}:{n}: --label_column {column} is out of range: lines have {width} columns")
-                if len(cols) != width:
-                    core.fail(f"{path}:{n}: found {len(cols)} column(s), expected {width} as on line {first} "
-                              "(a tag missing?)")
-                words.append((cols[0], cols[column], n))
-            elif words:  # a blank line or -DOCSTART- ends the sentence
-                sentences.append(words)
-                words = []
+    # utf-8-sig: a byte-order mark is not part of the first word (it would hide a -DOCSTART- line)
+    with open(path, encoding="utf-8-sig") as f:
+        try:
+            for n, line in enumerate(f, 1):
+                cols = line.split()
+                if cols and cols[0] != "-DOCSTART-":
+                    if "\0" in line:
+                        core.fail(f"{path}:{n}: a NUL byte (binary data); expected a UTF-8 text file")
+                    if width is None:
+                        width = len(cols)
+                        if width < 2 or not -width <= column < width:
+                            fail_columns(path)  # if the first line is the odd one out, blame it
+                        if width < 2:
+                            core.fail(f"{path}:{n}: 1 column; expected a word and a tag")
+                        if not -width <= column < width:
+                            core.fail(f"{path}:{n}: --label_column {column} is out of range: lines have {width} "
+                                      "columns")
+                    if len(cols) != width:
+                        fail_columns(path)
+                    words.append((cols[0], cols[column], n))
+                elif words:  # a blank line or -DOCSTART- ends the sentence
+                    sentences.append(words)
+                    words = []
+        except UnicodeDecodeError:
+            fail_not_text(path)
     if words:
         sentences.append(words)
     return [{"words": [w for w, _, _ in s], "tags": [t for _, t, _ in s], "src": path, "lines": [n for _, _, n in s]}
@@ -108,7 +160,13 @@ def read_conll(path, label_column):
 
 def records(path):
     """[(line number, record)] from JSON lines, or [(record number, record)] from one JSON list."""
-    text = Path(path).read_text(encoding="utf-8")
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        fail_not_text(path)
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        core.fail(f"{path}:{line}: a NUL byte (binary data); expected UTF-8 JSON text")
     if text.lstrip().startswith("["):
         try:
             return list(enumerate(json.loads(text), 1))
@@ -138,18 +196,27 @@ def read_records(rows, src, text_column, label_column):
             core.fail(f"{src}:{n}: {text_column!r} and {field!r} must be lists")
         if len(words) != len(tags):
             core.fail(f"{src}:{n}: {len(words)} words but {len(tags)} tags")
+        for i, w in enumerate(words):
+            if isinstance(w, bool) or not isinstance(w, (str, int, float)) or not str(w).strip():
+                core.fail(f"{src}:{n}: word {i} of {text_column!r} is {json.dumps(w)[:40]}; expected a non-empty "
+                          "string")
         if words:
             sentences.append({"words": [str(w) for w in words], "tags": tags, "src": src, "lines": [n] * len(words)})
     return sentences
 
 
 def read_file(path, args):
+    if Path(path).is_dir():
+        core.fail(f"{path}: a directory; expected a CoNLL column file or .json/.jsonl records")
     if not Path(path).is_file():
         core.fail(f"{path}: no such file")
-    if str(path).endswith((".json", ".jsonl")):
-        sentences = read_records(records(path), path, args.text_column, args.label_column)
-    else:
-        sentences = read_conll(path, args.label_column)
+    try:
+        if str(path).endswith((".json", ".jsonl")):
+            sentences = read_records(records(path), path, args.text_column, args.label_column)
+        else:
+            sentences = read_conll(path, args.label_column)
+    except OSError as e:
+        core.fail(f"{path}: cannot read it ({e.strerror or e}); expected a readable text file")
     if not sentences:
         core.fail(f"{path}:1: no sentences (empty file?)")
     return sentences
@@ -168,7 +235,7 @@ def read_dataset(args):
     try:
         loaded = datasets.load_dataset(args.dataset_name, args.dataset_config_name)
     except Exception as e:  # not found, offline, bad folder: one line, no traceback
-        core.fail(f"--dataset_name {args.dataset_name}: {str(e).splitlines()[0]}")
+        core.fail(f"--dataset_name {args.dataset_name}: {reason(e)}")
     data = {}
     for split, stems in SPLITS.items():
         name = next((s for s in stems if s in loaded), None)
@@ -211,6 +278,56 @@ def label_list(sentences):
     """The training tags in a stable order: O, then by entity type, B- before I-."""
     tags = {t for s in sentences for t in s["tags"]}
     return sorted(tags, key=lambda t: (t != "O", t[2:], "BIES".find(t[0])))
+
+
+# --- the model: what can be checked before anything is written
+
+WEIGHTS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
+
+
+def check_model_files(name, flag="--model_name_or_path", weights=True):
+    """One line for a model that cannot load, found cheaply: a local path that does not exist, a folder without
+    config.json or (weights=True) without weights, a safetensors file whose header does not open (truncated or
+    garbage). A name that is no local path is left to the hub."""
+    path = Path(name).expanduser()
+    if not path.exists():
+        if Path(name).is_absolute() or name.startswith((".", "~")) or name.count("/") > 1:
+            core.fail(f"{flag} {name}: no such folder; expected a model folder (config.json, weights, tokenizer) "
+                      "or a hub name")
+        return
+    if not path.is_dir():
+        core.fail(f"{flag} {name}: a file; expected a model folder (config.json, weights, tokenizer) or a hub name")
+    if not (path / "config.json").is_file():
+        core.fail(f"{flag} {name}: no config.json in the folder; expected a saved model (save_pretrained)")
+    if not weights:
+        return
+    if not any(any(path.glob(pattern)) for pattern in WEIGHTS):
+        core.fail(f"{flag} {name}: no weights (model.safetensors) in the folder; expected a saved model")
+    from safetensors import safe_open
+
+    for file in sorted(path.glob("*.safetensors")):
+        try:
+            with safe_open(str(file), framework="pt") as f:
+                f.keys()
+        except Exception as e:  # noqa: BLE001 (SafetensorError and OSError alike: one line)
+            core.fail(f"{file}: not a readable safetensors file ({reason(e)}); "
+                      "expected the model's weights, saved whole")
+
+
+def load_config(name, flag="--model_name_or_path"):
+    check_model_files(name, flag)
+    try:
+        return AutoConfig.from_pretrained(name)
+    except (OSError, ValueError, KeyError) as e:  # not found, offline, a config without a known model_type, bad JSON
+        core.fail(f"{flag} {name}: cannot load its config ({reason(e)})")
+
+
+def check_tokenizer(tokenizer, name, flag="--model_name_or_path"):
+    """One line for a tokenizer with nothing but its special tokens: what transformers builds, silently, for a folder
+    whose tokenizer files are missing (every word would become the unknown token)."""
+    if len(tokenizer) <= len(set(tokenizer.all_special_ids)):
+        core.fail(f"{flag} {name}: its tokenizer has no vocabulary beyond {len(tokenizer)} special tokens; expected "
+                  "tokenizer.json (or the vocabulary files) in the model folder")
 
 
 # --- features: labels on first sub-tokens, and which words kept one
@@ -323,14 +440,12 @@ def score(gold, predicted):
     return metrics
 
 
-def write(path, text):
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def main(argv=None):
     args = parse_args(argv)
+    out = Path(args.output_dir)
+    for flag, folder in (("--output_dir", out), ("--cache_dir", args.cache_dir)):
+        if folder and Path(folder).exists() and not Path(folder).is_dir():
+            core.fail(f"{flag} {folder}: a file; expected a folder (or a path to create one)")
 
     # --- data: read and check everything before setup(), so bad input never touches output_dir
     if args.dataset_name:
@@ -342,10 +457,17 @@ def main(argv=None):
                 (("train", args.train_file), ("dev", args.validation_file), ("test", args.test_file)) if path}
     if not args.do_eval and "train" not in data:
         core.fail(f"--dataset_name {args.dataset_name}: no train split (found: {', '.join(data)})")
+    config = load_config(args.model_name_or_path)
+    core.check_max_seq_length(args.max_seq_length, config)
     try:
-        config = AutoConfig.from_pretrained(args.model_name_or_path)
-    except OSError as e:
-        core.fail(f"--model_name_or_path {args.model_name_or_path}: {str(e).splitlines()[0]}")
+        tokenizer = load_tokenizer(args.model_name_or_path)
+    except Exception as e:  # noqa: BLE001 (no tokenizer files, a broken tokenizer.json: one line)
+        core.fail(f"--model_name_or_path {args.model_name_or_path}: cannot load its tokenizer "
+                  f"({reason(e)})")
+    check_tokenizer(tokenizer, args.model_name_or_path)
+    if args.max_seq_length <= tokenizer.num_special_tokens_to_add():
+        core.fail(f"--max_seq_length {args.max_seq_length}: leaves no room for a word beside the "
+                  f"{tokenizer.num_special_tokens_to_add()} special tokens")
     if args.do_eval:
         label2id, known_as = config.label2id, f"{args.model_name_or_path}'s labels"
     else:
@@ -362,20 +484,26 @@ def main(argv=None):
         data["dev"] = data["dev"][:args.max_eval_samples]
 
     accelerator = core.setup(args, training=not args.do_eval)
-    out = Path(args.output_dir)
+    # results of an earlier run (or evaluation) in output_dir are not replaced silently; a resumed run finishes its own
+    results_files = [out / name for split, name in (("dev", "eval_results.json"), ("dev", "predictions_dev.txt"),
+                     ("test", "test_results.json"), ("test", "predictions_test.txt")) if split in data]
+    core.refuse_existing(results_files, args.overwrite_output_dir or (not args.do_eval and args.resume_from_checkpoint))
     schemes = {split: scheme(sentences) for split, sentences in data.items()}
     for split, sentences in data.items():
         accelerator.print(f"{split}: {sentences[0]['src']}: {len(sentences)} sentences, "
                           f"{sum(len(s['words']) for s in sentences)} words, tagging scheme {schemes[split]}")
 
-    # --- model and tokenizer
-    tokenizer = load_tokenizer(args.model_name_or_path)
-    if args.do_eval:
-        model = AutoModelForTokenClassification.from_pretrained(args.model_name_or_path)
-    else:
-        model = AutoModelForTokenClassification.from_pretrained(
-            args.model_name_or_path, num_labels=len(label2id), id2label=dict(enumerate(label2id)),
-            label2id=label2id, ignore_mismatched_sizes=True)  # a new head when the label count differs
+    # --- model
+    try:
+        if args.do_eval:
+            model = AutoModelForTokenClassification.from_pretrained(args.model_name_or_path)
+        else:
+            model = AutoModelForTokenClassification.from_pretrained(
+                args.model_name_or_path, num_labels=len(label2id), id2label=dict(enumerate(label2id)),
+                label2id=label2id, ignore_mismatched_sizes=True)  # a new head when the label count differs
+    except Exception as e:  # noqa: BLE001 (weights that do not load, a type with no token-classification head)
+        core.fail(f"--model_name_or_path {args.model_name_or_path}: cannot load it for token classification "
+                  f"({reason(e)})")
     max_seq_length = min(args.max_seq_length, tokenizer.model_max_length)
     features, kept, cut = {}, {}, {}
     for split, sentences in data.items():
@@ -419,8 +547,8 @@ def main(argv=None):
         accelerator.print(f"{split}: f1 {metrics['f1']:.4f} precision {metrics['precision']:.4f} "
                           f"recall {metrics['recall']:.4f} accuracy {metrics['accuracy']:.4f}")
         if accelerator.is_main_process:
-            write(out / f"{name}_results.json", json.dumps(results[split], indent=2) + "\n")
-            write(out / f"predictions_{split}.txt", "".join(
+            core.write_json(out / f"{name}_results.json", results[split])
+            core.write_text(out / f"predictions_{split}.txt", "".join(
                 "".join(f"{w} {g} {p}\n" for w, g, p in zip(s["words"], s["tags"], tags)) + "\n"
                 for s, tags in zip(data[split], predicted)))
     return results

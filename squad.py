@@ -29,6 +29,7 @@ import core
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.error = core.fail  # argparse's own errors too: one line, no usage block
     core.add_args(parser)
     parser.set_defaults(output_dir="out/squad", metric_for_best_model="f1")  # core's help shows these
     g = parser.add_argument_group("question answering (squad.py)")
@@ -39,8 +40,8 @@ def parse_args(argv=None):
     g.add_argument("--dataset_config_name", default=None, help="(default: none)")
     g.add_argument("--version_2_with_negative", action="store_true",
                    help="SQuAD v2.0: questions may have no answer, predicted as '' (default: off, v1.1)")
-    g.add_argument("--max_seq_length", type=int, default=384, help="tokens per window, question included "
-                   "(default: 384)")
+    g.add_argument("--max_seq_length", type=int, default=None, help="tokens per window, question included "
+                   "(default: 384, or the model's positions if fewer)")
     g.add_argument("--doc_stride", type=int, default=128, help="tokens shared by consecutive windows (default: 128)")
     g.add_argument("--max_query_length", type=int, default=64, help="question tokens kept, the rest cut (default: 64)")
     g.add_argument("--n_best_size", type=int, default=20, help="starts and ends tried per window; answers kept "
@@ -66,33 +67,50 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.predictions or args.null_odds:
         if not args.evaluate_only or not args.predictions or not args.validation_file:
-            parser.error("--predictions/--null_odds go with --evaluate_only and --validation_file")
+            core.fail("--predictions/--null_odds go with --evaluate_only and --validation_file")
         return args
     if not args.model_name_or_path:
-        parser.error("--model_name_or_path is required")
+        core.fail("--model_name_or_path is required")
     if args.dataset_name and (args.train_file or args.validation_file):
-        parser.error("give --dataset_name or --train_file/--validation_file, not both")
+        core.fail("give --dataset_name or --train_file/--validation_file, not both")
     if not (args.dataset_name or args.train_file or args.validation_file):
-        parser.error("no data: give --train_file and/or --validation_file, or --dataset_name")
+        core.fail("no data: give --train_file and/or --validation_file, or --dataset_name")
     if args.evaluate_only and args.train_file:
-        parser.error("--evaluate_only does not train: drop --train_file")
+        core.fail("--evaluate_only does not train: drop --train_file")
     if args.use_best_threshold and not args.version_2_with_negative:
-        parser.error("--use_best_threshold tunes the no-answer threshold: it needs --version_2_with_negative")
+        core.fail("--use_best_threshold tunes the no-answer threshold: it needs --version_2_with_negative")
+    for flag in ("max_seq_length", "max_query_length", "n_best_size", "max_answer_length", "preprocessing_num_workers"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            core.fail(f"--{flag} {value}: expected a whole number >= 1")
+    if args.doc_stride < 0:
+        core.fail(f"--doc_stride {args.doc_stride}: expected the tokens consecutive windows share, >= 0")
+    seq = args.max_seq_length or 384
+    if args.max_query_length >= seq:
+        core.fail(f"--max_query_length {args.max_query_length} leaves no room for the context in a window of "
+                  f"--max_seq_length {seq}; expected fewer question tokens than that")
+    if args.doc_stride >= seq - args.max_query_length:
+        core.fail(f"--doc_stride {args.doc_stride} must be less than the context tokens of a window, --max_seq_length "
+                  f"- --max_query_length = {seq - args.max_query_length} at most (less the special tokens)")
     return args
 
 
 # --- reading: the official layout, checked; every question keeps where it came from
 def load_json(path, expected):
     """A JSON file, or one line naming the file (and the line and column) and what was expected."""
+    if Path(path).is_dir():
+        core.fail(f"{path}: a folder; expected {expected}")
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except FileNotFoundError:
         core.fail(f"{path}: no such file")
+    except OSError as e:
+        core.fail(f"{path}: cannot read ({e.strerror or e}); expected {expected}")
     except json.JSONDecodeError as e:
         core.fail(f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg}); expected {expected}")
     except UnicodeDecodeError as e:
-        core.fail(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})")
+        core.fail(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); expected {expected}")
 
 
 def read_squad(path):
@@ -180,16 +198,22 @@ def read_hub(args):
 
 def check_answers(examples, name, training):
     """Answers whose text is not at answer_start in the context: counted and warned about; in training the
-    first answer that matches is the label, and a question with none is dropped."""
+    first answer that matches is the label, and a question with none is dropped. Training data none of whose
+    answers matches is an error (it would train nothing but the no-answer position)."""
     bad, kept = [], []
     for e in examples:
-        at = lambda a: e["context"][a["answer_start"]:a["answer_start"] + len(a["text"])]
+        at = lambda a: e["context"][a["answer_start"]:a["answer_start"] + len(a["text"])] if a["answer_start"] >= 0 \
+            else None
         good = [a for a in e["answers"] if at(a) == a["text"]]
         if len(good) < len(e["answers"]):
             a = next(a for a in e["answers"] if a not in good)
-            bad.append(f"{e['where']}: expected {a['text']!r} at {a['answer_start']}, found {at(a)!r}")
+            found = "a negative offset" if at(a) is None else f"found {at(a)!r}"
+            bad.append(f"{e['where']}: expected {a['text']!r} at {a['answer_start']}, {found}")
         if not training or e["impossible"] or good:
             kept.append({**e, "label": good[0] if good and training else None})
+    if bad and training and not any(e["label"] for e in kept):
+        core.fail(f"no answer of {name} lies inside its context: check answer_start, expected the character offset of "
+                  f"the answer text in its context ({len(bad)} questions; first: {bad[0]})")
     if bad:
         what = f"{len(examples) - len(kept)} questions skipped in training" if training else \
             "kept: evaluation reads only the answer texts"
@@ -442,6 +466,31 @@ def window_meta(features):
                         for offs in features["offset_mapping"]]}
 
 
+def load_config(name, flag="--model_name_or_path"):
+    """The model's config, or one line: a local path that does not exist or is a file, weights whose safetensors
+    header does not open or cover its file (a truncated or garbage download fails here, before anything is written),
+    a config that does not load."""
+    from safetensors import safe_open
+    from transformers import AutoConfig
+
+    path = Path(name).expanduser()
+    if not path.exists() and (path.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1):
+        core.fail(f"{flag} {name}: no such folder; expected a model folder (config.json, weights, tokenizer) or a "
+                  "hub name")
+    if path.is_file():
+        core.fail(f"{flag} {name}: a file; expected a model folder (config.json, weights, tokenizer) or a hub name")
+    for weights in sorted(path.glob("*.safetensors")) if path.is_dir() else []:
+        try:
+            with safe_open(str(weights), "pt"):
+                pass
+        except Exception as e:  # noqa: BLE001 (safetensors raises its own error type)
+            core.fail(f"{weights}: damaged weights ({e}); expected a complete safetensors file (save_pretrained's)")
+    try:
+        return AutoConfig.from_pretrained(name)
+    except (OSError, ValueError, KeyError) as e:  # not found, offline, no known model_type, bad JSON
+        core.fail(f"{flag} {name}: cannot load its config ({(str(e).splitlines() or [type(e).__name__])[0]})")
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.predictions:
@@ -466,34 +515,47 @@ def main(argv=None):
     if args.use_best_threshold and dev is None:
         core.fail("--use_best_threshold needs validation data")
     first = lambda examples, n: examples[:n] if n > 0 else examples  # questions, before they become windows
-    train = first(check_answers(train, "training data", True), args.max_train_samples) if train else None
-    dev = first(check_answers(dev, "validation data", False), args.max_eval_samples) if dev else None
+    source = lambda split, path: path or f"{args.dataset_name}[{split}]"
+    train = first(check_answers(train, source("train", args.train_file), True), args.max_train_samples) \
+        if train else None
+    dev = first(check_answers(dev, source("validation", args.validation_file), False), args.max_eval_samples) \
+        if dev else None
     out = Path(args.output_dir)
     if train is None and (out / "training_state.json").exists() and not args.overwrite_output_dir:
         core.fail(f"{out} holds a training run whose eval_results.json this would replace; evaluate into another "
                   "--output_dir, or pass --overwrite_output_dir")
-    accelerator = core.setup(args, training=train is not None)
-
-    # --- model, tokenizer, windows
-    try:
+    if train is None:  # an evaluation never replaces earlier results silently
+        core.refuse_existing([out / "predictions.json", out / "eval_results.json"], args.overwrite_output_dir)
+    config = load_config(args.model_name_or_path)
+    if args.max_seq_length is not None:
+        core.check_max_seq_length(args.max_seq_length, config)
+    try:  # the tokenizer before setup: its checks are cheap
         tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
-        model = AutoModelForQuestionAnswering.from_pretrained(args.model_name_or_path)
     except (OSError, ValueError) as e:
-        core.fail(f"{args.model_name_or_path}: cannot load ({str(e).splitlines()[0]})")
+        core.fail(f"{args.model_name_or_path}: cannot load its tokenizer "
+                  f"({(str(e).splitlines() or [type(e).__name__])[0]})")
+    if len(tokenizer) <= len(tokenizer.all_special_ids):  # transformers' stand-in when the folder has no tokenizer
+        core.fail(f"{args.model_name_or_path}: its tokenizer has no vocabulary, only {len(tokenizer)} special tokens; "
+                  "expected its tokenizer files (tokenizer.json, or vocab.txt, ...) beside the model")
     if not tokenizer.is_fast:
         core.fail(f"{args.model_name_or_path}: squad.py needs a fast tokenizer (tokenizer.json): it reads answers "
                   "back through the token offsets")
     if tokenizer.padding_side != "right":
         core.fail(f"{args.model_name_or_path}: the tokenizer pads on the left; squad.py puts the question first "
                   "and needs right padding")
-    if args.max_seq_length > tokenizer.model_max_length:
-        accelerator.print(f"note: --max_seq_length {args.max_seq_length} is more than the model takes; using "
-                          f"{tokenizer.model_max_length}")
-        args.max_seq_length = tokenizer.model_max_length
+    if args.max_seq_length is None:  # the default: 384, or what the model takes if less
+        args.max_seq_length = min(384, tokenizer.model_max_length)
     room = args.max_seq_length - args.max_query_length - tokenizer.num_special_tokens_to_add(pair=True)
     if args.doc_stride >= room:
         core.fail(f"--doc_stride {args.doc_stride} must be less than the context tokens of a window, --max_seq_length "
                   f"- --max_query_length - special tokens = {room}")
+    accelerator = core.setup(args, training=train is not None)
+
+    # --- model, windows
+    try:
+        model = AutoModelForQuestionAnswering.from_pretrained(args.model_name_or_path)
+    except (OSError, ValueError) as e:
+        core.fail(f"{args.model_name_or_path}: cannot load ({(str(e).splitlines() or [type(e).__name__])[0]})")
     train_dataset = featurize(train, tokenizer, args, True, accelerator) if train else None
     if dev:
         dev_features = featurize(dev, tokenizer, args, False, accelerator)

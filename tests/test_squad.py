@@ -275,7 +275,7 @@ def test_train_v2_roberta_end_to_end(data, qa_roberta, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "eval with the threshold tuned on dev (optimistic)" in captured.out
     err = captured.err
-    assert "warning: training data: 1 questions have an answer whose text is not at its answer_start " \
+    assert f"warning: {bad}: 1 questions have an answer whose text is not at its answer_start " \
            "(1 questions skipped in training)" in err and "data[0].paragraphs[0].qas[0]" in err
     null_odds = json.loads((out / "null_odds.json").read_text())
     predictions = json.loads((out / "predictions.json").read_text())

@@ -21,10 +21,12 @@ import argparse
 import hashlib
 import inspect
 import json
+import math
 import os
 import re
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -41,6 +43,7 @@ SENTENCE_TASKS = [t for t, spec in glue.TASKS.items() if spec[3] is not None] + 
 TASKS = ["squad", "ner", *SENTENCE_TASKS]
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 CACHE_VERSION = 1
+ONE_PROCESS = SimpleNamespace(is_main_process=True, wait_for_everyone=lambda: None)  # what core.cached asks of Accelerate
 
 
 def parse_args(argv=None):
@@ -88,6 +91,7 @@ def parse_args(argv=None):
     g("--n_best_size", type=int, default=20, help="squad: starts and ends tried (default: 20)")
     g("--max_answer_length", type=int, default=30, help="squad: in tokens (default: 30)")
     g("--null_score_diff_threshold", type=float, default=0.0, help="squad v2 (default: 0.0)")
+    parser.error = core.fail  # one line, exit code 2: argparse's own error prints the usage too
     args = parser.parse_args(argv)
     if not args.task:
         parser.error("--task is required")
@@ -106,8 +110,22 @@ def parse_args(argv=None):
         args.layers = sorted({int(x) for x in args.layers.split(",")}) if args.layers else None
     except ValueError:
         core.fail(f"--layers {args.layers!r}: expected comma-separated layer numbers, e.g. 0,3,6")
+    whole, finite = lambda least: lambda v: v >= least, lambda least: lambda v: math.isfinite(v) and v >= least
+    for flag, ok, expected in (("num_train_epochs", whole(1), "1 or more"),
+                               ("per_device_train_batch_size", whole(1), "1 or more"),
+                               ("per_device_eval_batch_size", whole(1), "1 or more"),
+                               ("learning_rate", lambda v: math.isfinite(v) and v > 0, "a positive number"),
+                               ("weight_decay", finite(0), "0 or more"),
+                               ("max_seq_length", lambda v: v is None or v >= 1, "1 or more"),
+                               ("cache_limit_gb", lambda v: v >= 0, "0 or more (0: never cache)"),
+                               ("doc_stride", whole(0), "0 or more"), ("max_query_length", whole(1), "1 or more"),
+                               ("n_best_size", whole(1), "1 or more"), ("max_answer_length", whole(1), "1 or more"),
+                               ("null_score_diff_threshold", math.isfinite, "a finite number")):
+        if not ok(getattr(args, flag)):
+            core.fail(f"--{flag} {getattr(args, flag)}: expected {expected}")
     args.task_name = None if args.task == "sentence" else args.task  # what glue.py's readers look at
     args.output_dir = args.output_dir or f"out/probe/{args.task}"
+    args.max_seq_length_given = args.max_seq_length is not None
     args.max_seq_length = args.max_seq_length or (384 if args.task == "squad" else 128)
     return args
 
@@ -203,9 +221,9 @@ def load_model(name, device, sample, n):
 
     try:
         model = AutoModel.from_pretrained(name).to(device).eval()
-    except (OSError, ValueError, KeyError) as e:
-        core.fail(f"{name}: AutoModel cannot load it ({(str(e).splitlines() or [type(e).__name__])[0]}); probe.py "
-                  "needs a Hugging Face encoder that returns hidden states")
+    except Exception as e:  # noqa: BLE001 (an unknown type, weights that do not load: one line)
+        core.fail(f"{name}: AutoModel cannot load it ({ner.reason(e)}); probe.py needs a Hugging Face encoder that "
+                  "returns hidden states")
     accepted = inspect.signature(model.forward).parameters
     with torch.no_grad():
         states = forward(model, {k: v.to(device) for k, v in sample.items() if k in accepted})
@@ -256,15 +274,13 @@ def features(args, name, identity, split, units, layers, hidden, get_model, pad_
     key = hashlib.sha256(json.dumps([CACHE_VERSION, identity, layers, hidden]).encode())
     for u in units:
         key.update(np.array([len(u["input_ids"]), *u["input_ids"], -1, *(u["positions"] or [-2])], np.int64).tobytes())
-    default = Path(os.environ.get("HF_DATASETS_CACHE", Path.home() / ".cache/huggingface/datasets")) / "probe_features"
-    path = Path(args.cache_dir or default) / f"{split}-{key.hexdigest()[:24]}.npy"
-    if path.exists() and not args.overwrite_cache:
-        print(f"{split}: features loaded from {path}")
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(f"{path}.tmp")
-        shape = (int(offsets[-1]), len(layers), hidden)
-        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=shape)
+    folder = core.cache_root(args.cache_dir, "probe_features") / f"{split}-{key.hexdigest()[:24]}"
+    shape = (int(offsets[-1]), len(layers), hidden)
+
+    def write(_, tmp):
+        """The encoder pass itself, straight into a memory-mapped .npy in core.cached's temporary folder: the rows
+        never sit in memory all at once (all of a big split can be many GB)."""
+        array = np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float16, shape=shape)
         order = sorted(range(len(units)), key=lambda i: -len(units[i]["input_ids"]))  # little padding per batch
         bs, model = args.per_device_eval_batch_size, get_model()
         for k in tqdm(range(0, len(order), bs), desc=f"{name} [{split}] hidden states"):
@@ -274,9 +290,18 @@ def features(args, name, identity, split, units, layers, hidden, get_model, pad_
                 array[offsets[i]:offsets[i + 1]] = part
         array.flush()
         del array
-        os.replace(tmp, path)
-        print(f"{split}: {shape} features ({size / 2 ** 20:.0f} MB) cached in {path}")
-    array = np.load(path, mmap_mode="r")
+
+    def read(folder):
+        array = np.load(folder / "features.npy", mmap_mode="r")
+        if array.shape != shape or array.dtype != np.float16:
+            raise ValueError(f"features of shape {array.shape}, {array.dtype}; expected {shape}, float16")
+        return array
+
+    # the one cache of the project: checksummed, keyed by the folder's name; a damaged or swapped one is rebuilt
+    array = core.cached(folder, lambda: None, write, read, ONE_PROCESS, args.overwrite_cache, what=f"{split}: features")
+    if array is None:  # built: write() filled the file, which is now in place
+        array = read(folder)
+        print(f"{split}: {shape} features ({size / 2 ** 20:.0f} MB) cached in {folder}")
     return (lambda ids: torch.from_numpy(np.concatenate([array[offsets[i]:offsets[i + 1]] for i in ids]))), counts
 
 
@@ -354,11 +379,14 @@ def save_probes(path, weight, bias, kinds, layers):
 def load_probes(path):
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        kinds, layers = (json.loads(f.metadata()[k]) for k in ("kinds", "layers"))
-        stack = lambda n: torch.stack([torch.stack([f.get_tensor(f"{k}.layer_{l}.{n}") for l in layers])
-                                       for k in kinds])
-        return stack("weight"), stack("bias"), kinds, layers
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            kinds, layers = (json.loads(f.metadata()[k]) for k in ("kinds", "layers"))
+            stack = lambda n: torch.stack([torch.stack([f.get_tensor(f"{k}.layer_{l}.{n}") for l in layers])
+                                           for k in kinds])
+            return stack("weight"), stack("bias"), kinds, layers
+    except Exception as e:  # noqa: BLE001 (a truncated or foreign file: SafetensorError, KeyError, TypeError...)
+        core.fail(f"{path}: not a probes file of `probe.py train` ({ner.reason(e)}); run `probe.py train` again")
 
 
 def epoch_files(folder, pattern):
@@ -369,35 +397,49 @@ def open_model(args, name):
     """Config and tokenizer, checked, and the device; the model itself loads only on a cache miss."""
     from transformers import AutoConfig, AutoTokenizer
 
+    ner.check_model_files(name, "--model", weights=False)  # a missing folder, a file, no config.json
     try:
         config = AutoConfig.from_pretrained(name)
         tokenizer = ner.load_tokenizer(name) if args.task == "ner" else AutoTokenizer.from_pretrained(name)
-    except (OSError, ValueError, KeyError) as e:
-        core.fail(f"{name}: cannot load ({(str(e).splitlines() or [type(e).__name__])[0]}); probe.py needs a Hugging "
-                  "Face encoder (AutoModel) that returns hidden states")
+    except Exception as e:  # noqa: BLE001 (not found, an unknown type, a broken tokenizer.json: one line)
+        core.fail(f"{name}: cannot load ({ner.reason(e)}); probe.py needs a Hugging Face encoder (AutoModel) that "
+                  "returns hidden states")
+    ner.check_tokenizer(tokenizer, name, "--model")
     n, hidden = getattr(config, "num_hidden_layers", None), getattr(config, "hidden_size", None)
     if n is None or hidden is None:
         core.fail(f"{name}: its config ({config.model_type}) has no num_hidden_layers/hidden_size: not an encoder")
+    ner.check_weights(name, "--model")  # before any work: no weights, a safetensors file that does not open
     if args.layers and (args.layers[-1] > n or args.layers[0] < 0):
         core.fail(f"--layers: {name} has hidden states 0 to {n} (0 = the embeddings); "
                   f"{next(l for l in args.layers if not 0 <= l <= n)} is out of range")
     if args.task == "squad" and not tokenizer.is_fast:
         core.fail(f"{name}: squad needs a fast tokenizer (tokenizer.json) for the answers' offsets")
+    if args.max_seq_length_given:  # a length asked for is refused if too long; the default is cut to the tokenizer's
+        core.check_max_seq_length(args.max_seq_length, config)
     args = argparse.Namespace(**{**vars(args), "max_seq_length": min(args.max_seq_length, tokenizer.model_max_length)})
+    core.check_max_seq_length(args.max_seq_length, config)
+    if args.max_seq_length <= tokenizer.num_special_tokens_to_add(pair=args.task == "squad"):
+        core.fail(f"--max_seq_length {args.max_seq_length}: leaves no room for a token beside the special tokens")
     room = args.max_seq_length - args.max_query_length - tokenizer.num_special_tokens_to_add(pair=True)
     if args.task == "squad" and args.doc_stride >= room:
         core.fail(f"--doc_stride {args.doc_stride} must be less than a window's context tokens, --max_seq_length - "
                   f"--max_query_length - special tokens = {room}")
     default = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device({"gpu": "cuda"}.get(args.device, args.device or default))  # the seed said "gpu"
+    try:
+        device = torch.device({"gpu": "cuda"}.get(args.device, args.device or default))  # the seed said "gpu"
+    except (RuntimeError, ValueError):
+        core.fail(f"--device {args.device}: expected cpu, cuda (or gpu) or cuda:N")
     if device.type == "cuda" and not torch.cuda.is_available():
         core.fail(f"--device {args.device}: no GPU here; use --device cpu")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        core.fail(f"--device {args.device}: there are {torch.cuda.device_count()} GPUs here (cuda:0 ...)")
     return args, config, tokenizer, n, hidden, device
 
 
-def probe_model(args, name, folder, data, labels):
-    """train and/or predict for one model: probes/epoch_N.safetensors, predictions/epoch_N.json."""
-    args, config, tokenizer, n, hidden, device = open_model(args, name)
+def probe_model(args, name, folder, data, labels, opened):
+    """train and/or predict for one model (opened: its open_model()): probes/epoch_N.safetensors,
+    predictions/epoch_N.json."""
+    args, config, tokenizer, n, hidden, device = opened
     loaded, identity, label2id = [], model_identity(name, config), {t: i for i, t in enumerate(labels or [])}
 
     def get_model():
@@ -411,19 +453,21 @@ def probe_model(args, name, folder, data, labels):
         return rows, counts, extra
 
     if args.command in ("run", "train"):
-        if (folder / "probes").exists() and not args.overwrite_output_dir:
-            core.fail(f"{folder} already holds probes; pass --overwrite_output_dir to replace them")
-        for part in ("probes", "predictions"):
-            shutil.rmtree(folder / part, ignore_errors=True)
-        (folder / "probes").mkdir(parents=True)
         layers = args.layers or list(range(n + 1))
-        rows, counts, extra = store("train", layers)
+        rows, counts, extra = store("train", layers)  # the model loads here: nothing is replaced before it did
         kinds = ["task"] if args.task == "squad" else ["task", "control"]
         targets = extra["targets"] if args.task == "squad" else \
             np.stack([data["train"]["gold"][extra["rows"]], data["train"]["control"][extra["rows"]]], 1)
         shape = (len(kinds), len(layers), hidden, 2 if args.task == "squad" else len(labels))
-        save = lambda epoch, w, b: save_probes(folder / "probes" / f"epoch_{epoch}.safetensors", w, b, kinds, layers)
+        tmp = folder / "probes.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)  # a killed run's
+        tmp.mkdir(parents=True)
+        save = lambda epoch, w, b: save_probes(tmp / f"epoch_{epoch}.safetensors", w, b, kinds, layers)
         train_probes(rows, counts, targets, shape, args, device, save)
+        # the new probes are complete: now the old ones, and the predictions made with them, go
+        for part in ("probes", "predictions"):
+            shutil.rmtree(folder / part, ignore_errors=True)
+        os.replace(tmp, folder / "probes")
 
     if args.command in ("run", "predict"):
         files = epoch_files(folder / "probes", "epoch_*.safetensors")
@@ -431,6 +475,12 @@ def probe_model(args, name, folder, data, labels):
             core.fail(f"{folder / 'probes'}: no probes; run `probe.py train` with these flags first")
         probes = [load_probes(f) for f in files]
         kinds, layers = probes[0][2], probes[0][3]
+        classes = 2 if args.task == "squad" else len(labels)
+        for f, (w, _, k, l) in zip(files, probes):
+            if (k, l) != (kinds, layers) or w.shape[2:] != (hidden, classes) or layers[-1] > n:
+                core.fail(f"{f}: probes of layers {l}, hidden size {w.shape[2]}, {w.shape[3]} classes; expected "
+                          f"layers 0 to {n}, hidden size {hidden}, {classes} classes, as in {files[0].name} "
+                          "(trained with other flags or another model? run `probe.py train` again)")
         weight, bias = (torch.cat([p[i] for p in probes]).to(device) for i in (0, 1))  # epochs stacked along K
         predictions = [{} for _ in files]
         for split in (s for s in data if s != "train"):
@@ -512,7 +562,7 @@ def report(args, data, labels):
         per = {}  # layer -> epoch -> split -> metrics
         for path in files:
             epoch = int(path.stem.split("_")[1])
-            for split, found in json.loads(path.read_text()).items():
+            for split, found in read_predictions(args, path, data).items():
                 for layer, task in found["task"].items():
                     control = found.get("control", {}).get(layer)
                     per.setdefault(int(layer), {}).setdefault(epoch, {})[split] = \
@@ -524,10 +574,36 @@ def report(args, data, labels):
     results = {"task": args.task, "metric": metric, "baseline": baseline, "models": models}
     core.write_json(out / "results.json", results)
     text = table(args, results, evals)
-    (out / "results.md").write_text(text)
+    core.write_text(out / "results.md", text)
     plot(results, out / "probe.png", f"{args.task}, a linear probe per layer")
     print(text, end="")
     return results
+
+
+def read_predictions(args, path, data):
+    """predictions/epoch_N.json, checked against the data it must score: one line for a damaged file or one that
+    `predict` wrote for other data or flags."""
+    again = "; run `probe.py predict` with the flags of this evaluation"
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        core.fail(f"{path}: not readable JSON ({ner.reason(e)}){again}")
+    evals = [s for s in data if s != "train"]
+    if not isinstance(found, dict) or sorted(found) != sorted(evals):
+        core.fail(f"{path}: predictions for {sorted(found) if isinstance(found, dict) else type(found).__name__}; "
+                  f"expected the splits {', '.join(evals)}{again}")
+    for split, kinds in found.items():
+        for kind, layers in (kinds.items() if isinstance(kinds, dict) else [("task", None)]):
+            for layer, task in (layers.items() if isinstance(layers, dict) else [("?", None)]):
+                if args.task == "squad":
+                    ok = isinstance(task, dict) and isinstance(task.get("predictions"), dict) and \
+                        set(task["predictions"]) == {e["id"] for e in data[split]["examples"]}
+                else:
+                    ok = isinstance(task, list) and len(task) == len(data[split]["gold"])
+                if not ok:
+                    core.fail(f"{path}: {split} {kind} layer {layer}: not predictions for the "
+                              f"{len(data[split]['examples'])} examples of {split}{again}")
+    return found
 
 
 def table(args, results, evals):
@@ -588,6 +664,9 @@ def plot(results, path, title):
 
 def main(argv=None):
     args = parse_args(argv)
+    for flag, folder in (("--output_dir", args.output_dir), ("--cache_dir", args.cache_dir)):
+        if folder and Path(folder).exists() and not Path(folder).is_dir():
+            core.fail(f"{flag} {folder}: a file; expected a folder (or a path to create one)")
     data, labels = read_data(args)  # everything checked before a model is loaded or a file written
     slugs = [slug(n) for n in args.model_name_or_path]
     if len(set(slugs)) < len(slugs):
@@ -597,8 +676,14 @@ def main(argv=None):
     hf_logging.disable_progress_bar()
     torch.manual_seed(args.seed)
     if args.command != "evaluate":
+        # every model checked, and every refusal made, before the first encoder pass
+        opened = {name: open_model(args, name) for name in args.model_name_or_path}
         for name in args.model_name_or_path:
-            probe_model(args, name, Path(args.output_dir) / slug(name), data, labels)
+            folder = Path(args.output_dir) / slug(name)
+            if args.command in ("run", "train") and (folder / "probes").exists() and not args.overwrite_output_dir:
+                core.fail(f"{folder} already holds probes; pass --overwrite_output_dir to replace them")
+        for name in args.model_name_or_path:
+            probe_model(args, name, Path(args.output_dir) / slug(name), data, labels, opened[name])
     return report(args, data, labels) if args.command in ("run", "evaluate") else None
 
 

@@ -40,7 +40,7 @@ def tsv_labels(path):
 
 
 def cached(out):
-    return {a.shape for a in map(lambda p: np.load(p, mmap_mode="r"), (out.parent / "cache").glob("*.npy"))}
+    return {a.shape for a in map(lambda p: np.load(p, mmap_mode="r"), (out.parent / "cache").glob("*/features.npy"))}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def sst2_run(tmp_path_factory, sst2, tiny_bert, distilbert):
 def test_two_models_table_plot_shapes_and_probe_files(sst2_run, tiny_bert, distilbert):
     out, results = sst2_run
     # features [examples, layers + 1, hidden], one file per split and model (both models: 2 layers, hidden 32)
-    assert cached(out) == {(160, 3, 32), (48, 3, 32)} and len(list((out.parent / "cache").glob("*.npy"))) == 4
+    assert cached(out) == {(160, 3, 32), (48, 3, 32)} and len(list((out.parent / "cache").glob("*/features.npy"))) == 4
     assert list(results["models"]) == [str(tiny_bert), str(distilbert)]
     for rows in results["models"].values():
         assert [r["layer"] for r in rows] == [0, 1, 2]
@@ -112,7 +112,7 @@ def test_features_are_the_models_hidden_states(sst2, tiny_bert, tmp_path):
     from transformers import AutoModel, AutoTokenizer
     out = tmp_path / "out"
     probe.main(sst2_flags(sst2, out, tiny_bert, extra=["--pooling", "mean", "--layers", "0,2", "--epochs", 1]))
-    cache = np.load(next((tmp_path / "cache").glob("dev-*.npy")))
+    cache = np.load(next((tmp_path / "cache").glob("dev-*/features.npy")))
     with open(sst2 / "dev.tsv", encoding="utf-8") as f:
         texts = [r["sentence"] for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
     tokenizer, model = AutoTokenizer.from_pretrained(tiny_bert), AutoModel.from_pretrained(tiny_bert).eval()

@@ -338,8 +338,11 @@ def train_probes(rows, counts, targets, shape, args, device, save=None):
     prior = np.zeros((shape[0], shape[3])) if span else \
         np.log(np.stack([np.bincount(targets[:, k], minlength=shape[3]) for k in range(shape[0])]) + 1.0)
     weight = torch.zeros(shape, device=device, requires_grad=True)
-    bias = torch.tensor(prior, dtype=torch.float32)[:, None].repeat(1, shape[1], 1).to(device).requires_grad_()
-    optimizer = torch.optim.AdamW([weight, bias], lr=args.learning_rate, weight_decay=args.weight_decay)
+    # a span's bias is not trained: it cancels in the softmax over a window's tokens, so its gradient is rounding noise,
+    # which Adam's normalisation would turn into steps of the full learning rate
+    bias = torch.tensor(prior, dtype=torch.float32)[:, None].repeat(1, shape[1], 1).to(device).requires_grad_(not span)
+    optimizer = torch.optim.AdamW([weight] + ([] if span else [bias]), lr=args.learning_rate,
+                                  weight_decay=args.weight_decay)
     mean, std = standardizer(rows, len(counts), device, args.per_device_train_batch_size)
     raw = lambda: (weight.detach() / std[None, :, :, None],
                    bias.detach() - torch.einsum("lh,klhc->klc", mean / std, weight.detach()))

@@ -299,7 +299,14 @@ def check_model_files(name, flag="--model_name_or_path", weights=True):
         core.fail(f"{flag} {name}: a file; expected a model folder (config.json, weights, tokenizer) or a hub name")
     if not (path / "config.json").is_file():
         core.fail(f"{flag} {name}: no config.json in the folder; expected a saved model (save_pretrained)")
-    if not weights:
+    if weights:
+        check_weights(name, flag)
+
+
+def check_weights(name, flag="--model_name_or_path"):
+    """A local model folder holds weights, and its safetensors files open (their header checks the size too)."""
+    path = Path(name).expanduser()
+    if not path.is_dir():
         return
     if not any(any(path.glob(pattern)) for pattern in WEIGHTS):
         core.fail(f"{flag} {name}: no weights (model.safetensors) in the folder; expected a saved model")
@@ -318,7 +325,7 @@ def load_config(name, flag="--model_name_or_path"):
     check_model_files(name, flag)
     try:
         return AutoConfig.from_pretrained(name)
-    except (OSError, ValueError, KeyError) as e:  # not found, offline, a config without a known model_type, bad JSON
+    except Exception as e:  # noqa: BLE001 (not found, offline, no known model_type, bad JSON, a field of a wrong type)
         core.fail(f"{flag} {name}: cannot load its config ({reason(e)})")
 
 

@@ -167,6 +167,11 @@ CASES = {
                                   ["model/model.safetensors: not a readable safetensors file"]),
     "config.json not JSON": (lambda c: c.train(model=c.model_copy(config__json="{ not json")),
                              ["cannot load its config"]),
+    "config.json field of a wrong type": (lambda c: c.train(model=c.model_copy(config__json=json.dumps(
+        {**json.loads((c.model / "config.json").read_text()), "hidden_size": "32"}))),
+        ["cannot load its config (", "hidden_size"]),
+    "config.json of an unknown model type": (lambda c: c.train(model=c.model_copy(config__json='{"model_type": "x"}')),
+                                             ["cannot load its config (", "model type `x`"]),
     "no tokenizer files": (lambda c: c.train(model=c.model_copy(drop=["tokenizer.json", "tokenizer_config.json"])),
                            ["its tokenizer has no vocabulary beyond 5 special tokens; expected tokenizer.json"]),
     "tokenizer.json garbage": (lambda c: c.train(model=c.model_copy(tokenizer__json="{ garbage")),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import f1_score
-from transformers import AutoConfig, AutoTokenizer
+from transformers import AutoConfig, AutoTokenizer, PreTrainedConfig
 
 import core
 from model import Collator, Model, ModelConfig, generate_dataset, read_labels
@@ -22,6 +22,7 @@ from model import Collator, Model, ModelConfig, generate_dataset, read_labels
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.error = core.fail  # argparse's own errors too: one line, no usage block
     core.add_args(parser)
     parser.add_argument("--train_file", required=True, help="JSONL, one record per line (required)")
     parser.add_argument("--validation_file", default=None, help="JSONL for evaluation and best/ (default: none)")
@@ -33,8 +34,52 @@ def parse_args(argv=None):
     parser.add_argument("--classifier_dropout", type=float, default=0.1, help="(default: 0.1)")
     args = parser.parse_args(argv)
     if not args.model_name_or_path:
-        parser.error("--model_name_or_path is required")
+        core.fail("--model_name_or_path is required")
+    if args.max_seq_length < 2:
+        core.fail(f"--max_seq_length {args.max_seq_length}: expected a number of tokens >= 2")
+    if not 0 < args.threshold < 1:
+        core.fail(f"--threshold {args.threshold}: expected a probability in (0, 1)")
+    if not 0 <= args.classifier_dropout < 1:
+        core.fail(f"--classifier_dropout {args.classifier_dropout}: expected a probability in [0, 1)")
     return args
+
+
+def load_config(name, flag="--model_name_or_path"):
+    """The model's config (a saved Model's ModelConfig, or an encoder's), or one line: a local path that does not exist
+    or is a file, weights whose safetensors header does not open or cover its file (truncated, garbage), a config that
+    does not load."""
+    from safetensors import safe_open
+
+    path = Path(name).expanduser()
+    if not path.exists() and (path.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1):
+        core.fail(f"{flag} {name}: no such folder; expected a model folder (config.json, weights, tokenizer) or a "
+                  "hub name")
+    if path.is_file():
+        core.fail(f"{flag} {name}: a file; expected a model folder (config.json, weights, tokenizer) or a hub name")
+    for weights in sorted(path.glob("*.safetensors")) if path.is_dir() else []:
+        try:
+            with safe_open(str(weights), "pt"):
+                pass
+        except Exception as e:  # noqa: BLE001 (safetensors raises its own error type)
+            core.fail(f"{weights}: damaged weights ({e}); expected a complete safetensors file (save_pretrained's)")
+    try:
+        model_type = PreTrainedConfig.get_config_dict(name)[0].get("model_type")
+        return (ModelConfig if model_type == ModelConfig.model_type else AutoConfig).from_pretrained(name)
+    except (OSError, ValueError, KeyError) as e:  # not found, offline, no known model_type, bad JSON
+        core.fail(f"{flag} {name}: cannot load its config ({(str(e).splitlines() or [type(e).__name__])[0]})")
+
+
+def load_tokenizer(name):
+    """AutoTokenizer, or one line; a folder without tokenizer files gives transformers an empty tokenizer of special
+    tokens only (every word unknown): refused too."""
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+    except (OSError, ValueError, KeyError) as e:
+        core.fail(f"{name}: cannot load its tokenizer ({(str(e).splitlines() or [type(e).__name__])[0]})")
+    if len(tokenizer) <= len(tokenizer.all_special_ids):
+        core.fail(f"{name}: its tokenizer has no vocabulary, only {len(tokenizer)} special tokens; expected its "
+                  "tokenizer files (tokenizer.json, or vocab.txt, ...) beside the model")
+    return tokenizer
 
 
 def metrics(arrays, threshold):
@@ -47,26 +92,41 @@ def metrics(arrays, threshold):
 
 def main(argv=None):
     args = parse_args(argv)
-    accelerator = core.setup(args)
     out = Path(args.output_dir)
 
-    # --- model and tokenizer: a new head on a pretrained encoder, or a saved Model to train further
-    tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
+    # --- checked before anything is written: the files' records and labels, the model's config and tokenizer
     try:
         labels = read_labels(args.train_file, args.text_field, args.label_field)
-        if AutoConfig.from_pretrained(args.model_name_or_path).model_type == ModelConfig.model_type:
+        for path in (args.validation_file, args.test_file):
+            if path:
+                read_labels(path, args.text_field, args.label_field, known=labels)
+    except (OSError, ValueError) as e:
+        core.fail(str(e))
+    config = load_config(args.model_name_or_path)
+    saved = config.model_type == ModelConfig.model_type  # a saved Model to train further, or a new head on an encoder
+    if saved and sorted(config.label2id) != labels:
+        core.fail(f"{args.train_file}: labels {labels} differ from {args.model_name_or_path}'s "
+                  f"{sorted(config.label2id)}; expected the labels it was trained on")
+    core.check_max_seq_length(args.max_seq_length, config.encoder if saved else config)
+    tokenizer = load_tokenizer(args.model_name_or_path)
+    accelerator = core.setup(args)
+
+    # --- model
+    try:
+        if saved:
             model = Model.from_pretrained(args.model_name_or_path)
-            if sorted(model.config.label2id) != labels:
-                core.fail(f"{args.train_file}: labels {labels} differ from {args.model_name_or_path}'s")
         else:
             config = ModelConfig.from_encoder(args.model_name_or_path, labels, threshold=args.threshold,
                                               classifier_dropout=args.classifier_dropout)
             model = Model.from_encoder(config)
+    except (OSError, ValueError) as e:
+        core.fail(f"{args.model_name_or_path}: cannot load ({(str(e).splitlines() or [type(e).__name__])[0]})")
 
-        # --- data
-        label2id = model.config.label2id
-        load = lambda path: generate_dataset(path, tokenizer, label2id, args.max_seq_length,
-                                             args.text_field, args.label_field)
+    # --- data
+    label2id = model.config.label2id
+    load = lambda path: generate_dataset(path, tokenizer, label2id, args.max_seq_length, args.text_field,
+                                         args.label_field)
+    try:
         train_dataset = core.limit(load(args.train_file), args.max_train_samples)
         eval_dataset = core.limit(load(args.validation_file), args.max_eval_samples) if args.validation_file else None
         test_dataset = load(args.test_file) if args.test_file else None
@@ -90,13 +150,12 @@ def main(argv=None):
         results = {"loss": loss, **evaluate(arrays)}
         accelerator.print(f"{name}: {json.dumps(results)}")
         if accelerator.is_main_process:
-            (out / f"{name}_results.json").write_text(json.dumps(results, indent=2) + "\n")
+            core.write_json(out / f"{name}_results.json", results)
             if name == "test":
                 id2label = model.config.id2label
                 probs = 1 / (1 + np.exp(-arrays["logits"]))
-                with open(out / "predictions_test.jsonl", "w", encoding="utf-8") as f:
-                    for p in probs:
-                        f.write(json.dumps({"labels": [id2label[i] for i in np.flatnonzero(p > threshold)]}) + "\n")
+                core.write_text(out / "predictions_test.jsonl", "".join(
+                    json.dumps({"labels": [id2label[i] for i in np.flatnonzero(p > threshold)]}) + "\n" for p in probs))
     return best
 
 

@@ -1,15 +1,25 @@
 import json
+from pathlib import Path
 
 import torch
 
 
 def _records(path, text_field, label_field):
-    """Yields (line number, text, labels) from a JSONL file; a bad line raises ValueError naming it."""
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
+    """Yields (line number, text, labels) from a JSONL file; a bad line (or file) raises ValueError naming it."""
+    expected = f'expected one JSON object per line like {{"{text_field}": "...", "{label_field}": ["a", "b"]}}'
+    if Path(path).is_dir():
+        raise ValueError(f"{path}: a folder; {expected}")
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: no such file")
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{path}:{number}: not UTF-8 text (byte 0x{raw[e.start]:02x}: binary data or another "
+                                 f"encoding); {expected}") from None
             if not line.strip():
                 continue
-            expected = f'expected one JSON object per line like {{"{text_field}": "...", "{label_field}": ["a", "b"]}}'
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as e:
@@ -22,11 +32,16 @@ def _records(path, text_field, label_field):
             yield number, record[text_field], labels
 
 
-def read_labels(path, text_field="text", label_field="labels"):
-    """The label set of a file, sorted, so ids are stable across runs."""
+def read_labels(path, text_field="text", label_field="labels", known=None):
+    """The label set of a file, sorted, so ids are stable across runs; every line is checked. known: the labels a
+    label must be one of (the training data's), else ValueError naming its line."""
     records = list(_records(path, text_field, label_field))
     if not records:  # before any model is built on an empty label set
-        raise ValueError(f"{path}:1: no records; {path} is empty")
+        raise ValueError(f"{path}:1: no records (empty, or blank lines only); expected JSON lines of records")
+    for number, _, labels in records if known is not None else []:
+        unknown = [l for l in labels if l not in known]
+        if unknown:
+            raise ValueError(f"{path}:{number}: label {unknown[0]!r} is not in the training data's labels")
     return sorted({l for _, _, labels in records for l in labels})
 
 
@@ -42,7 +57,7 @@ def generate_dataset(path, tokenizer, label2id, max_seq_length=128, text_field="
         ids = tokenizer(text, truncation=True, max_length=max_seq_length)["input_ids"]
         examples.append({"input_ids": ids, "labels": target})
     if not examples:
-        raise ValueError(f"{path}:1: no records; {path} is empty")
+        raise ValueError(f"{path}:1: no records (empty, or blank lines only); expected JSON lines of records")
     return examples
 
 

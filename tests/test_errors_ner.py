@@ -196,6 +196,10 @@ CASES = {
     "an unknown flag": (lambda c: c.train(None, None, None, "--label_columns", 3),
                         ["unrecognized arguments: --label_columns 3"]),
     "no --model": (lambda c: c.train()[2:], ["--model_name_or_path is required"]),
+    "--do_eval with --train_file": (lambda c: [*c.evaluate(), "--train_file", c.data / "train.txt"],
+                                    ["--do_eval evaluates --model_name_or_path as it is; drop --train_file"]),
+    "--dataset_name and --train_file": (lambda c: [*c.train(), "--dataset_name", c.data],
+                                        ["give --dataset_name or the *_file flags, not both"]),
     "--cache_dir is a file": (lambda c: [*c.train(), "--cache_dir", c.file("cache", "x")],
                               ["--cache_dir", "cache: a file; expected a folder"]),
     # --- evaluation only

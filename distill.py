@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import AutoModelForMaskedLM, AutoTokenizer, DistilBertConfig, DistilBertForMaskedLM
+from transformers import AutoModelForMaskedLM, DistilBertConfig, DistilBertForMaskedLM
 
 import core
 import pretrain_mlm
@@ -43,6 +43,7 @@ HEAD_PARTS = {"vocab_transform": ("cls.predictions.transform.dense", "lm_head.de
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.error = core.fail  # argparse's own errors too: one line, no usage block
     core.add_args(parser)
     # the recipe's optimisation (distillation/train.py); streaming and whole_word_mask: read by load_corpus, off
     parser.set_defaults(output_dir="out/distil", learning_rate=5e-4, adam_epsilon=1e-6, adam_beta2=0.98,
@@ -76,27 +77,31 @@ def parse_args(argv=None):
     pretrain_mlm.add_data_args(parser, "data (as pretrain_mlm.py)", streaming=False)
     args = parser.parse_args(argv)
     if args.teacher and args.model_name_or_path and args.teacher != args.model_name_or_path:
-        parser.error("--teacher and --model_name_or_path name different models")
+        core.fail("--teacher and --model_name_or_path name different models")
     args.teacher = args.model_name_or_path = args.teacher or args.model_name_or_path  # (the model card's base)
     if not args.teacher:
-        parser.error("--teacher is required")
+        core.fail("--teacher is required")
     alphas = [args.alpha_ce, args.alpha_mlm, args.alpha_cos, args.alpha_mse]
     if min(alphas) < 0 or sum(alphas) == 0:
-        parser.error("the --alpha_* weights must be >= 0, one of them > 0")
+        core.fail("the --alpha_* weights must be >= 0, one of them > 0")
     if args.temperature <= 0 or not 0 < args.mlm_probability < 1 or args.mlm_smoothing < 0:
-        parser.error("--temperature must be > 0, --mlm_probability in (0, 1), --mlm_smoothing >= 0")
+        core.fail("--temperature must be > 0, --mlm_probability in (0, 1), --mlm_smoothing >= 0")
     return args
 
 
 # --- the student: config, initialisation from the teacher, the projection
 def student_config(args, teacher, tokenizer, usable):
     """DistilBertConfig from --student_config and --config_overrides. Vocabulary size and special ids come from the
-    teacher, positions default to the teacher's: a value typed in that contradicts the teacher is an error."""
+    teacher (its model or config), positions default to the teacher's: a value typed in that contradicts the teacher
+    is an error."""
+    teacher_config = getattr(teacher, "config", teacher)
     path = Path(args.student_config)
+    if path.is_dir():
+        core.fail(f"--student_config {path}: a folder; expected a DistilBERT config JSON file")
     try:
-        values = json.loads(path.read_text())
+        values = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        core.fail(f"{path}: cannot read a config JSON ({e})")
+        core.fail(f"--student_config {path}: cannot read a config JSON ({(str(e).splitlines() or [type(e).__name__])[0]})")
     if not isinstance(values, dict) or values.pop("model_type", "distilbert") != "distilbert":
         core.fail(f"{path}: expected a DistilBERT config (a JSON object, model_type distilbert if given)")
     if "tie_weights_" in values:  # the original distillation configs' name for it
@@ -111,8 +116,8 @@ def student_config(args, teacher, tokenizer, usable):
             config.update_from_string(args.config_overrides)
             explicit |= {kv.split("=")[0] for kv in args.config_overrides.split(",")}
     except (ValueError, TypeError) as e:
-        core.fail(f"{path} / --config_overrides: {e}")
-    wanted = {"vocab_size": teacher.config.vocab_size, "pad_token_id": tokenizer.pad_token_id,
+        core.fail(f"{path} / --config_overrides: {e}; expected DistilBERT config values (key=value, comma-separated)")
+    wanted = {"vocab_size": teacher_config.vocab_size, "pad_token_id": tokenizer.pad_token_id,
               "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
     for key, value in wanted.items():
         if key in explicit and getattr(config, key) != value:
@@ -125,7 +130,7 @@ def student_config(args, teacher, tokenizer, usable):
         core.fail(f"{path}: max_position_embeddings {config.max_position_embeddings} > the {usable} positions the "
                   f"teacher {args.teacher} takes")
     if args.student_init == "teacher":
-        t = teacher.config
+        t = teacher_config
         sizes = [f"{s} {getattr(config, s)} vs {n} {getattr(t, n, None)}" for s, n in (
             ("dim", "hidden_size"), ("hidden_dim", "intermediate_size"), ("n_heads", "num_attention_heads"))
                  if getattr(config, s) != getattr(t, n, None)]
@@ -257,25 +262,19 @@ def distill_loss(s_logits, t_logits, s_hidden, t_hidden, real, labels, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    accelerator = core.setup(args)
     out = Path(args.output_dir)
-    for path in [*args.train_file, *([args.validation_file] if args.validation_file else [])]:
-        pretrain_mlm.check_text(path)
-
-    # --- teacher and tokenizer (DistilBERT takes no token_type_ids: the saved tokenizer gives none)
-    try:
-        teacher = AutoModelForMaskedLM.from_pretrained(args.teacher)
-        tokenizer = AutoTokenizer.from_pretrained(args.teacher, model_input_names=["input_ids", "attention_mask"])
-    except (OSError, ValueError) as e:
-        core.fail(f"--teacher {args.teacher}: not a masked-LM folder with its tokenizer ({str(e).splitlines()[0]})")
-    if tokenizer.mask_token_id is None or tokenizer.pad_token_id is None or len(tokenizer) > teacher.config.vocab_size:
-        core.fail(f"--teacher {args.teacher}: its tokenizer needs mask and pad tokens and at most "
-                  f"{teacher.config.vocab_size} ids (has {len(tokenizer)})")
+    # --- inputs checked before anything is written: data, the teacher's config and tokenizer, the student's config
+    pretrain_mlm.check_data(args)
+    teacher_config = pretrain_mlm.load_config(args.teacher, "--teacher")
+    if args.max_seq_length:
+        core.check_max_seq_length(args.max_seq_length, teacher_config)
+    # DistilBERT takes no token_type_ids: the saved tokenizer gives none
+    tokenizer = pretrain_mlm.load_tokenizer(args.teacher, "--teacher", model_input_names=["input_ids", "attention_mask"])
+    if len(tokenizer) > teacher_config.vocab_size:
+        core.fail(f"--teacher {args.teacher}: its tokenizer has {len(tokenizer)} ids, its model "
+                  f"{teacher_config.vocab_size}; expected a tokenizer that fits the model")
     if args.student_tokenizer:
-        try:
-            other = AutoTokenizer.from_pretrained(args.student_tokenizer)
-        except (OSError, ValueError) as e:
-            core.fail(f"--student_tokenizer {args.student_tokenizer}: {str(e).splitlines()[0]}")
+        other = pretrain_mlm.load_tokenizer(args.student_tokenizer, "--student_tokenizer")
         mine, theirs = other.get_vocab(), tokenizer.get_vocab()
         if mine != theirs or other.all_special_ids != tokenizer.all_special_ids:
             diff = sorted(set(mine.items()) ^ set(theirs.items()))[:2]
@@ -283,11 +282,16 @@ def main(argv=None):
                       f"({len(mine)} vs {len(theirs)} tokens, e.g. {diff}); distillation compares logits id by id, "
                       "so the student must use the teacher's tokenizer")
     # RoBERTa-style position ids start after the padding index
-    offset = teacher.config.pad_token_id + 1 if teacher.config.model_type in pretrain_mlm.OFFSET_POSITIONS else 0
-    config = student_config(args, teacher, tokenizer, teacher.config.max_position_embeddings - offset)
+    offset = teacher_config.pad_token_id + 1 if teacher_config.model_type in pretrain_mlm.OFFSET_POSITIONS else 0
+    config = student_config(args, teacher_config, tokenizer, teacher_config.max_position_embeddings - offset)
     seq = args.max_seq_length or min(512, config.max_position_embeddings)
     if seq > config.max_position_embeddings:
         core.fail(f"--max_seq_length {seq} > the student's max_position_embeddings {config.max_position_embeddings}")
+    accelerator = core.setup(args)
+    try:
+        teacher = AutoModelForMaskedLM.from_pretrained(args.teacher)
+    except (OSError, ValueError) as e:
+        core.fail(f"--teacher {args.teacher}: not a masked-LM folder ({(str(e).splitlines() or [type(e).__name__])[0]})")
 
     # --- student
     student = DistilBertForMaskedLM(config)
@@ -353,7 +357,7 @@ def main(argv=None):
         teacher.eval()  # (predict() leaves a model in train mode)
         accelerator.print(f"eval: {json.dumps(results)}")
         if accelerator.is_main_process:
-            (out / "eval_results.json").write_text(json.dumps(results, indent=2) + "\n")
+            core.write_json(out / "eval_results.json", results)
     return {**best, **results}
 
 

@@ -20,6 +20,7 @@ import io
 import json
 import os
 import random
+import shutil
 import time
 from itertools import islice
 from pathlib import Path
@@ -28,8 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-from transformers import (CONFIG_MAPPING, AutoModelForMaskedLM, AutoTokenizer, BertTokenizer, PreTrainedTokenizerFast,
-                          RobertaTokenizer)
+from transformers import (CONFIG_MAPPING, AutoConfig, AutoModelForMaskedLM, AutoTokenizer, BertTokenizer,
+                          PreTrainedTokenizerFast, RobertaTokenizer)
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 import core
@@ -58,8 +59,25 @@ def add_data_args(parser, title, streaming=True):
     d.add_argument("--cache_dir", default=None, help="tokenized data cache (default: the datasets cache)")
 
 
+def check_data(args):
+    """The corpus flags and files, before anything loads or is written: one line for each problem."""
+    if args.max_seq_length is not None and args.max_seq_length < 3:
+        core.fail(f"--max_seq_length {args.max_seq_length}: expected a block length >= 3 ([CLS], a token, [SEP])")
+    if not 0 <= args.validation_split_percentage < 100:
+        core.fail(f"--validation_split_percentage {args.validation_split_percentage}: expected a share of the "
+                  "training lines in [0, 100)")
+    if args.preprocessing_num_workers is not None and args.preprocessing_num_workers < 1:
+        core.fail(f"--preprocessing_num_workers {args.preprocessing_num_workers}: expected a number of processes >= 1")
+    streaming = getattr(args, "streaming", False)
+    for path in args.train_file:
+        check_text(path, head_only=streaming)
+    if args.validation_file:
+        check_text(args.validation_file)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.error = core.fail  # argparse's own errors too: one line, no usage block
     core.add_args(parser)
     parser.set_defaults(output_dir="out/mlm")
     add_data_args(parser, "data")
@@ -81,16 +99,26 @@ def parse_args(argv=None):
     t.add_argument("--lowercase", action="store_true", help="wordpiece: uncased, accents stripped (default: cased)")
     t.add_argument("--tokenizer_only", action="store_true", help="stop after training the tokenizer (default: off)")
     args = parser.parse_args(argv)
+    if not 0 < args.mlm_probability < 1:
+        core.fail(f"--mlm_probability {args.mlm_probability}: expected a share of the tokens in (0, 1)")
+    for flag, low in (("vocab_size", 1), ("min_frequency", 0), ("input_sentence_size", 0)):
+        if getattr(args, flag) < low:
+            core.fail(f"--{flag} {getattr(args, flag)}: expected a whole number >= {low}")
+    least = len(SPECIALS.get(args.train_tokenizer, [])) + (256 if args.train_tokenizer == "bpe" else 0)
+    if args.train_tokenizer and args.vocab_size <= least:  # the rest is known once the corpus is read
+        core.fail(f"--vocab_size {args.vocab_size} leaves no room beside the {len(SPECIALS[args.train_tokenizer])} "
+                  f"special tokens{' and the 256 bytes of byte-level BPE' if args.train_tokenizer == 'bpe' else ''}; "
+                  f"expected more than {least}")
     if args.model_name_or_path and (args.train_tokenizer or args.config_name or args.model_type):
-        parser.error("--model_name_or_path continues pretraining with its own config and tokenizer: "
-                     "leave out --train_tokenizer, --config_name and --model_type")
+        core.fail("--model_name_or_path continues pretraining with its own config and tokenizer: "
+                  "leave out --train_tokenizer, --config_name and --model_type")
     if not args.model_name_or_path and not args.tokenizer_only:
         if not (args.model_type or args.config_name):
-            parser.error("a new model needs --model_type or --config_name (or give --model_name_or_path)")
+            core.fail("a new model needs --model_type or --config_name (or give --model_name_or_path)")
         if not (args.train_tokenizer or args.tokenizer_name):
-            parser.error("a new model needs --train_tokenizer or --tokenizer_name")
+            core.fail("a new model needs --train_tokenizer or --tokenizer_name")
     if args.tokenizer_only and not args.train_tokenizer:
-        parser.error("--tokenizer_only needs --train_tokenizer")
+        core.fail("--tokenizer_only needs --train_tokenizer")
     return args
 
 
@@ -118,9 +146,6 @@ def read_lines(paths, sample=0, seed=0):
 
 def train_tokenizer(args, lines):
     kind, size, specials = args.train_tokenizer, args.vocab_size, SPECIALS[args.train_tokenizer]
-    if size <= len(specials) + (256 if kind == "bpe" else 0):
-        core.fail(f"--vocab_size {size} leaves no room beside the {len(specials)} special tokens"
-                  + (" and the 256 bytes of byte-level BPE" if kind == "bpe" else ""))
     if kind == "bpe":  # byte-level, as RoBERTa: no unknown token
         tok = Tokenizer(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -146,14 +171,22 @@ def train_tokenizer(args, lines):
         pieces = sorted(vocab, key=vocab.get)  # the alphabet, then pieces in the order they were learned
         chars = sorted({c for p in pieces for c in p} - {mark})
         words = specials + chars + ["##" + c for c in chars]
+        if len(words) > size:  # every character alone and as ##: a smaller vocabulary cannot spell the corpus
+            core.fail(f"--vocab_size {size} is below the {len(words)} tokens a wordpiece tokenizer of this corpus needs "
+                      f"({len(specials)} special tokens and {len(chars)} characters, each alone and as ##); expected "
+                      f"at least {len(words)}")
         words += [p[1:] if p[0] == mark else "##" + p for p in pieces if len(p.lstrip(mark)) > 1]
         words = list(dict.fromkeys(words))[:max(size, len(specials) + 2 * len(chars))]
         return BertTokenizer(vocab={w: i for i, w in enumerate(words)}, do_lower_case=args.lowercase)
     if kind == "unigram":
         tok = Tokenizer(models.Unigram())
         tok.normalizer, tok.pre_tokenizer = normalizers.NFKC(), pre_tokenizers.Metaspace()
-        tok.train_from_iterator(lines, trainers.UnigramTrainer(vocab_size=size, special_tokens=specials,
-                                                               unk_token="<unk>", show_progress=False))
+        try:
+            tok.train_from_iterator(lines, trainers.UnigramTrainer(vocab_size=size, special_tokens=specials,
+                                                                   unk_token="<unk>", show_progress=False))
+        except Exception as e:  # noqa: BLE001 (tokenizers raises a plain Exception: "not large enough to contain ...")
+            core.fail(f"--vocab_size {size}: the unigram trainer refuses it ({e}); expected room for every character "
+                      f"of the corpus and the {len(specials)} special tokens")
     else:  # the sentencepiece library, as the seed project; rebuilt with its own normalisation table so that
         # the saved tokenizer gives the library's ids (AlbertTokenizer/DebertaV2Tokenizer normalise differently)
         import sentencepiece as spm
@@ -166,7 +199,7 @@ def train_tokenizer(args, lines):
                 character_coverage=1.0, pad_id=0, unk_id=1, bos_id=-1, eos_id=-1, control_symbols=specials[2:],
                 max_sentence_length=1 << 16, hard_vocab_limit=False, minloglevel=2)
         except RuntimeError as e:
-            core.fail(f"sentencepiece: {e}")
+            core.fail(f"--vocab_size {size}: sentencepiece refuses it ({str(e).splitlines()[0]})")
         sp = spm.SentencePieceProcessor(model_proto=proto.getvalue())
         charsmap = sentencepiece_model_pb2.ModelProto.FromString(proto.getvalue()).normalizer_spec.precompiled_charsmap
         tok = Tokenizer(models.Unigram([(sp.id_to_piece(i), sp.get_score(i)) for i in range(len(sp))], unk_id=1))
@@ -187,7 +220,11 @@ def save_tokenizer(args, folder):
     for tools that read those; prints its tokens per word on the first 10,000 lines."""
     start = time.perf_counter()
     tokenizer = train_tokenizer(args, read_lines(args.train_file, args.input_sentence_size, args.seed))
+    if len(tokenizer) > args.vocab_size:  # a trainer that went over rather than fail
+        core.fail(f"--vocab_size {args.vocab_size} is below the {len(tokenizer)} tokens a {args.train_tokenizer} "
+                  "tokenizer of this corpus needs (its alphabet and special tokens)")
     tokenizer.model_max_length = args.max_seq_length or 512
+    shutil.rmtree(folder, ignore_errors=True)  # a killed run's
     tokenizer.save_pretrained(folder)
     if args.train_tokenizer == "wordpiece":
         (folder / "vocab.txt").write_text("\n".join(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer)))))
@@ -201,6 +238,12 @@ def save_tokenizer(args, folder):
           f"{tokens / words:.3f} tokens per word on {len(sample)} lines -> {folder}")
 
 
+def swap_in(staged, final):
+    """staged/ becomes final/, replacing it (a kill between the two steps leaves staged/, which a resume reads)."""
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(staged, final)
+
+
 # --- model config
 def read_config(args):
     """(values, model_type) of a new model's config: --config_name's JSON checked against --model_type."""
@@ -209,9 +252,11 @@ def read_config(args):
         path = Path(args.config_name)
         path = path / "config.json" if path.is_dir() else path
         try:
-            values = json.loads(path.read_text())
+            values = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             core.fail(f"{path}: cannot read a config JSON ({e})")
+        if not isinstance(values, dict):
+            core.fail(f"{path}: expected a config JSON object, found {type(values).__name__}")
         found = values.pop("model_type", None)
         if model_type and found and found != model_type:
             core.fail(f"{path}: model_type is {found!r} but --model_type is {model_type!r}")
@@ -222,15 +267,22 @@ def read_config(args):
 
 
 def new_config(args, values, model_type, tokenizer, seq):
-    """The config with vocab size, special token ids and positions set from the tokenizer and block length."""
-    config = CONFIG_MAPPING[model_type](**values)
+    """The config with vocab size, special token ids and positions set from the tokenizer and block length
+    (tokenizer None: only --config_name's values and --config_overrides, checked before anything is written)."""
+    try:
+        config = CONFIG_MAPPING[model_type](**values)
+    except (TypeError, ValueError) as e:
+        core.fail(f"{args.config_name}: not a {model_type} config ({e})")
     explicit = set(values)
     if args.config_overrides:
         try:
             config.update_from_string(args.config_overrides)
         except ValueError as e:
-            core.fail(f"--config_overrides {args.config_overrides!r}: {e}")
+            core.fail(f"--config_overrides {args.config_overrides!r}: {e}; expected key=value pairs of the config, "
+                      "comma-separated")
         explicit |= {kv.split("=")[0] for kv in args.config_overrides.split(",")}
+    if tokenizer is None:
+        return config
     config.vocab_size = len(tokenizer)
     for name in ("pad", "bos", "eos", "sep", "cls"):
         if hasattr(config, f"{name}_token_id") and getattr(tokenizer, f"{name}_token_id", None) is not None:
@@ -245,14 +297,40 @@ def new_config(args, values, model_type, tokenizer, seq):
 
 
 # --- data
-def check_text(path):
-    """A readable file with at least one non-blank line (reads only up to that line)."""
+def check_text(path, head_only=False):
+    """A UTF-8 text file with at least one non-blank line; .jsonl: every line an object with a "text" string. Reads
+    the whole file (head_only, for a stream: its first 64 MB), so a bad line stops here with its number."""
+    jsonl = str(path).endswith(".jsonl")
+    what = 'one JSON object per line with a "text" string' if jsonl else "UTF-8 text, one text per line"
+    if Path(path).is_dir():
+        core.fail(f"{path}: a folder; expected a file of {what}")
+    found = False
     try:
-        with open(path, encoding="utf-8") as f:
-            if not any(line.strip() for line in f):
-                core.fail(f"{path}: no text (empty, or blank lines only)")
-    except (OSError, UnicodeDecodeError) as e:
-        core.fail(f"{path}: {e}")
+        with open(path, "rb") as f:
+            for number, raw in enumerate(f, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    core.fail(f"{path}:{number}: not UTF-8 text (byte 0x{raw[e.start]:02x}: binary data or another "
+                              f"encoding); expected {what}")
+                if "\0" in line:
+                    core.fail(f"{path}:{number}: a NUL byte (binary data); expected {what}")
+                if jsonl and line.strip():
+                    try:
+                        record = json.loads(line)
+                    except ValueError as e:
+                        core.fail(f"{path}:{number}: not valid JSON ({getattr(e, 'msg', e)}); expected {what}")
+                    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                        core.fail(f"{path}:{number}: no \"text\" string; expected {what}")
+                found = found or bool(line.strip())
+                if head_only and found and f.tell() > 64 << 20:
+                    break
+    except FileNotFoundError:
+        core.fail(f"{path}: no such file")
+    except OSError as e:
+        core.fail(f"{path}: cannot read ({e.strerror or e}); expected {what}")
+    if not found:
+        core.fail(f"{path}: no text (empty, or blank lines only); expected {what}")
 
 
 def encode(batch, tokenizer, seq, line_by_line, whole_word):
@@ -437,30 +515,58 @@ def perplexity(arrays):
     return float(np.exp(min(nll / count, 700)))
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    accelerator = core.setup(args, training=not args.tokenizer_only)
-    out = Path(args.output_dir)
-    for path in [*args.train_file, *([args.validation_file] if args.validation_file else [])]:
-        check_text(path)
-    values, model_type = read_config(args) if not args.model_name_or_path and not args.tokenizer_only else ({}, None)
-    args.model_type = args.model_type or model_type
+# --- models and tokenizers given by name: checked before anything is written
+def load_config(name, flag="--model_name_or_path"):
+    """The model's config, or one line: a local path that does not exist or is a file, weights whose safetensors
+    header does not open or cover its file (a truncated or garbage download fails here, before anything is written),
+    a config that does not load."""
+    from safetensors import safe_open
 
-    # --- tokenizer: trained here (kept when resuming), or the model's / --tokenizer_name's
-    if args.train_tokenizer and not (args.resume_from_checkpoint and (out / "tokenizer").is_dir()):
-        if accelerator.is_main_process:
-            save_tokenizer(args, out / "tokenizer")
-        accelerator.wait_for_everyone()
-    if args.tokenizer_only:
-        return {}
-    tokenizer = AutoTokenizer.from_pretrained(out / "tokenizer" if args.train_tokenizer else
-                                              args.tokenizer_name or args.model_name_or_path)
+    path = Path(name).expanduser()
+    if not path.exists() and (path.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1):
+        core.fail(f"{flag} {name}: no such folder; expected a model folder (config.json, weights, tokenizer) or a "
+                  "hub name")
+    if path.is_file():
+        core.fail(f"{flag} {name}: a file; expected a model folder (config.json, weights, tokenizer) or a hub name")
+    for weights in sorted(path.glob("*.safetensors")) if path.is_dir() else []:
+        try:
+            with safe_open(str(weights), "pt"):
+                pass
+        except Exception as e:  # noqa: BLE001 (safetensors raises its own error type)
+            core.fail(f"{weights}: damaged weights ({e}); expected a complete safetensors file (save_pretrained's)")
+    try:
+        return AutoConfig.from_pretrained(name)
+    except (OSError, ValueError, KeyError) as e:  # not found, offline, no known model_type, bad JSON
+        core.fail(f"{flag} {name}: cannot load its config ({(str(e).splitlines() or [type(e).__name__])[0]})")
+
+
+def load_tokenizer(name, flag, **kwargs):
+    """AutoTokenizer with a mask and a pad token, or one line; a folder without tokenizer files gives transformers an
+    empty tokenizer of special tokens only (every word unknown): refused too."""
+    path = Path(name).expanduser()
+    if not path.exists() and (path.is_absolute() or str(name).startswith((".", "~")) or str(name).count("/") > 1):
+        core.fail(f"{flag} {name}: no such folder; expected a tokenizer folder or a hub name")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name, **kwargs)
+    except (OSError, ValueError, KeyError) as e:
+        core.fail(f"{flag} {name}: cannot load its tokenizer ({(str(e).splitlines() or [type(e).__name__])[0]})")
+    if len(tokenizer) <= len(tokenizer.all_special_ids):
+        core.fail(f"{flag} {name}: the tokenizer has no vocabulary, only {len(tokenizer)} special tokens; expected its "
+                  "tokenizer files (tokenizer.json, or vocab.txt, ...) in the folder")
     if tokenizer.mask_token_id is None or tokenizer.pad_token_id is None:
-        core.fail(f"the tokenizer has no {'mask' if tokenizer.mask_token_id is None else 'pad'} token")
+        core.fail(f"{flag} {name}: the tokenizer has no {'mask' if tokenizer.mask_token_id is None else 'pad'} token; "
+                  "expected one for masked-LM training")
+    return tokenizer
 
-    # --- model: a new one from its config, or a checkpoint to continue
+
+def model_and_data(args, accelerator, tokenizer, values, model_type):
+    """The model (a new one from its config, or a checkpoint to continue) and the tokenized (train, eval) data."""
     if args.model_name_or_path:
-        model = AutoModelForMaskedLM.from_pretrained(args.model_name_or_path)
+        try:
+            model = AutoModelForMaskedLM.from_pretrained(args.model_name_or_path)
+        except (OSError, ValueError) as e:
+            core.fail(f"--model_name_or_path {args.model_name_or_path}: cannot load "
+                      f"({(str(e).splitlines() or [type(e).__name__])[0]})")
         offset = tokenizer.pad_token_id + 1 if model.config.model_type in OFFSET_POSITIONS else 0
         seq = args.max_seq_length or min(512, model.config.max_position_embeddings - offset)
         if seq + offset > model.config.max_position_embeddings or len(tokenizer) > model.config.vocab_size:
@@ -469,7 +575,12 @@ def main(argv=None):
     else:
         seq = args.max_seq_length or 512
         config = new_config(args, values, model_type, tokenizer, seq)
-        model = AutoModelForMaskedLM.from_config(config)
+        try:
+            model = AutoModelForMaskedLM.from_config(config)
+        except (TypeError, ValueError) as e:
+            core.fail(f"{args.config_name or '--model_type ' + model_type}"
+                      f"{' with --config_overrides ' + args.config_overrides if args.config_overrides else ''}: "
+                      f"cannot build the model ({(str(e).splitlines() or [type(e).__name__])[0]})")
         offset = tokenizer.pad_token_id + 1 if model_type in OFFSET_POSITIONS else 0
         tokenizer.model_max_length = config.max_position_embeddings - offset
     vocab_size = model.config.vocab_size
@@ -478,6 +589,54 @@ def main(argv=None):
 
     # --- data
     train_dataset, eval_dataset = load_corpus(args, tokenizer, seq, vocab_size, accelerator)
+    return model, train_dataset, eval_dataset
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out = Path(args.output_dir)
+    # --- inputs checked before anything is written or loaded at length
+    check_data(args)
+    values, model_type = read_config(args) if not args.model_name_or_path and not args.tokenizer_only else ({}, None)
+    args.model_type = args.model_type or model_type
+    if model_type:
+        new_config(args, values, model_type, None, None)  # the config's values and --config_overrides
+    # a trained tokenizer is staged in tokenizer.new and moved to tokenizer/ only when training has saved best/ and
+    # last/ (which hold it too): a run that fails early leaves an earlier run's tokenizer/ as it was
+    staged, final = out / "tokenizer.new", out / "tokenizer"
+    kept = next((f for f in (staged, final) if f.is_dir()), None) \
+        if args.train_tokenizer and args.resume_from_checkpoint and not args.tokenizer_only else None
+    if args.train_tokenizer and not kept:  # never over an earlier tokenizer unless asked
+        core.refuse_existing([final], args.overwrite_output_dir)
+    tokenizer = None
+    if args.model_name_or_path:
+        checkpoint = load_config(args.model_name_or_path)
+        if args.max_seq_length:
+            core.check_max_seq_length(args.max_seq_length, checkpoint)
+    if not args.train_tokenizer:
+        flag = "--tokenizer_name" if args.tokenizer_name else "--model_name_or_path"
+        tokenizer = load_tokenizer(args.tokenizer_name or args.model_name_or_path, flag)
+    accelerator = core.setup(args, training=not args.tokenizer_only)
+
+    # --- tokenizer: trained here (kept when resuming), or the model's / --tokenizer_name's
+    if args.train_tokenizer and not kept:
+        if accelerator.is_main_process:
+            save_tokenizer(args, staged)
+            if args.tokenizer_only:
+                swap_in(staged, final)
+        accelerator.wait_for_everyone()
+    if args.tokenizer_only:
+        return {}
+    if args.train_tokenizer:
+        tokenizer = load_tokenizer(kept or staged, "--train_tokenizer")
+
+    try:
+        model, train_dataset, eval_dataset = model_and_data(args, accelerator, tokenizer, values, model_type)
+    except SystemExit:  # nothing was trained with a tokenizer trained just now: no resume needs it
+        if args.train_tokenizer and not kept and accelerator.is_main_process:
+            shutil.rmtree(staged, ignore_errors=True)
+        raise
+    vocab_size = model.config.vocab_size
     collate_fn = lambda features: collate(features, tokenizer.pad_token_id)
     specials = torch.tensor(tokenizer.all_special_ids, device=accelerator.device)
     clock = {"seconds": 0.0, "tokens": 0, "real": 0, "positions": 0, "last": None}
@@ -507,6 +666,8 @@ def main(argv=None):
     start = time.perf_counter()
     best = core.train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, collate_fn, evaluate=evaluate,
                       compute_loss=compute_loss)
+    if args.train_tokenizer and accelerator.is_main_process and staged.is_dir():
+        swap_in(staged, final)  # best/ and last/ are saved: the new run's tokenizer takes the old one's place
     total = lambda x: accelerator.reduce(torch.as_tensor(x, device=accelerator.device).float(), "sum").item()
     real, positions = total(clock["real"]), total(clock["positions"])
     results = {"train_tokens": int(real), "train_seconds": time.perf_counter() - start,  # this run's part
@@ -525,9 +686,9 @@ def main(argv=None):
                       "masked_tokens": int(arrays["logits"][:, 1].sum())}
         accelerator.print(f"eval: {json.dumps(evaluation)}")
         if accelerator.is_main_process:
-            (out / "eval_results.json").write_text(json.dumps(evaluation, indent=2) + "\n")
+            core.write_json(out / "eval_results.json", evaluation)
     if accelerator.is_main_process:
-        (out / "train_results.json").write_text(json.dumps(results, indent=2) + "\n")
+        core.write_json(out / "train_results.json", results)
     return {**best, **results}
 
 

@@ -276,7 +276,7 @@ def test_bad_input_fails_with_one_clear_line(teachers, corpus, tmp_path, capsys,
         "positions": (["--config_overrides", "dim=32,hidden_dim=64,n_heads=2"],
                       "max_position_embeddings 512 > the 128 positions the teacher"),
         "unknown_key": (["--student_config", bad], "not DistilBERT config keys: n_layer"),
-        "teacher": (["--teacher", corpus], "not a masked-LM folder with its tokenizer"),
+        "teacher": (["--teacher", corpus], "cannot load its config"),
     }[case]
     with pytest.raises(SystemExit) as e:
         distill.main(distill_args(teachers["bert"], corpus, tmp_path / "out", *argv))

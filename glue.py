@@ -70,7 +70,8 @@ def parse_args(argv=None):
     parser.add_argument("--text_columns", type=lambda s: tuple(s.split(",")), default=None,
                         help="one or two comma-separated columns (default: the task's; 'sentence' for custom files)")
     parser.add_argument("--label_column", default=None, help="(default: the task's; 'label' for custom files)")
-    parser.add_argument("--max_seq_length", type=int, default=128, help="tokens per example or pair (default: 128)")
+    parser.add_argument("--max_seq_length", type=int, default=None,
+                        help="tokens per example or pair (default: 128, or the model's maximum if less)")
     parser.add_argument("--do_train", action="store_true", help="train, keep best/ by the dev metric (default: off)")
     parser.add_argument("--do_eval", action="store_true", help="evaluate best/ (or the model) on dev (default: off)")
     parser.add_argument("--do_predict", action="store_true", help="write the test set's submission file (default: off)")
@@ -97,7 +98,7 @@ def parse_args(argv=None):
         core.fail("--diagnostic_file goes with --task_name mnli")
     if args.text_columns and not 1 <= len(args.text_columns) <= 2:
         core.fail("--text_columns takes one or two column names")
-    if args.max_seq_length < 2:
+    if args.max_seq_length is not None and args.max_seq_length < 2:
         core.fail(f"--max_seq_length {args.max_seq_length}: expected a number of tokens >= 2")
     args.output_dir = args.output_dir or f"out/glue/{args.task_name or 'custom'}"
     return args
@@ -383,7 +384,6 @@ def main(argv=None):
 
     # --- labels: the task's (a fine-tuned checkpoint's ids), or the training file's; every gold label checked
     config = load_config(args.model_name_or_path)
-    core.check_max_seq_length(args.max_seq_length, config)
     if spec:
         labels = None if spec[3] is None else list(spec[3].items())  # [(label in the TSVs, name)]
     elif train:
@@ -417,6 +417,9 @@ def main(argv=None):
         core.refuse_existing([out / "eval_results.json"] * bool(evals) + [out / f"{name}.tsv" for name in tests],
                              args.overwrite_output_dir)
     tokenizer = load_tokenizer(args.model_name_or_path)  # before setup: cheap, and its errors write nothing
+    if args.max_seq_length is None:  # the default: 128, or what the model takes if less
+        args.max_seq_length = min(128, tokenizer.model_max_length)
+    core.check_max_seq_length(args.max_seq_length, config)
     accelerator = core.setup(args, training=args.do_train)
 
     # --- model

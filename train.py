@@ -29,13 +29,14 @@ def parse_args(argv=None):
     parser.add_argument("--test_file", default=None, help="JSONL scored with best/ at the end (default: none)")
     parser.add_argument("--text_field", default="text", help="(default: text)")
     parser.add_argument("--label_field", default="labels", help="(default: labels)")
-    parser.add_argument("--max_seq_length", type=int, default=128, help="tokens per record, longer ones cut (default: 128)")
+    parser.add_argument("--max_seq_length", type=int, default=None,
+                        help="tokens per record, longer ones cut (default: 128, or the model's maximum if less)")
     parser.add_argument("--threshold", type=float, default=0.5, help="probability above which a label is on (default: 0.5)")
     parser.add_argument("--classifier_dropout", type=float, default=0.1, help="(default: 0.1)")
     args = parser.parse_args(argv)
     if not args.model_name_or_path:
         core.fail("--model_name_or_path is required")
-    if args.max_seq_length < 2:
+    if args.max_seq_length is not None and args.max_seq_length < 2:
         core.fail(f"--max_seq_length {args.max_seq_length}: expected a number of tokens >= 2")
     if not 0 < args.threshold < 1:
         core.fail(f"--threshold {args.threshold}: expected a probability in (0, 1)")
@@ -107,8 +108,10 @@ def main(argv=None):
     if saved and sorted(config.label2id) != labels:
         core.fail(f"{args.train_file}: labels {labels} differ from {args.model_name_or_path}'s "
                   f"{sorted(config.label2id)}; expected the labels it was trained on")
-    core.check_max_seq_length(args.max_seq_length, config.encoder if saved else config)
     tokenizer = load_tokenizer(args.model_name_or_path)
+    if args.max_seq_length is None:  # the default: 128, or what the model takes if less
+        args.max_seq_length = min(128, tokenizer.model_max_length)
+    core.check_max_seq_length(args.max_seq_length, config.encoder if saved else config)
     accelerator = core.setup(args)
 
     # --- model

@@ -134,6 +134,7 @@ def save_folder(accelerator, path, write, manifest=False):
         if main:
             shutil.rmtree(tmp, ignore_errors=True)
         reason = (getattr(error, "strerror", None) or str(error).splitlines()[-1]) if error else "another process failed"
+        reason = "No space left on device" if "os error 28" in reason else reason  # safetensors' wording
         raise SaveError(f"cannot save {path}: {reason}")
     if main:
         if path.exists():

@@ -17,6 +17,7 @@ import os
 import shlex
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -412,8 +413,10 @@ def _resume(args, accelerator, model, optimizer, lr_scheduler, folder, state):
     except (ValueError, KeyError, OSError) as e:
         fail(str(e).splitlines()[0] if isinstance(e, ValueError) else f"{folder}: unreadable ({e})")
     if "schedule" in skipped:  # start the schedule where the run was
-        for _ in range(state["completed_steps"]):
-            lr_scheduler.step()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "lr_scheduler.step() before optimizer.step()": on purpose here
+            for _ in range(state["completed_steps"]):
+                lr_scheduler.step()
     if skipped:
         accelerator.print(f"warning: resumed without the {', '.join(skipped)} state of {folder} (damaged): "
                           "this run is no longer exactly the uninterrupted one")

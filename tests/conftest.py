@@ -58,12 +58,13 @@ KILLER = textwrap.dedent("""
     counts = {}
     def counted(name, original, when=lambda *a: True, before=False):
         def wrapper(*a, **k):
-            if when(*a):
+            hit = when(*a)  # asked before the call: a rename changes what it looks at
+            if hit:
                 counts[name] = counts.get(name, 0) + 1
                 if before and counts[name] == env(name):
                     kill()
             result = original(*a, **k)
-            if not before and when(*a) and counts[name] == env(name):
+            if not before and hit and counts[name] == env(name):
                 kill()
             return result
         return wrapper
@@ -89,7 +90,7 @@ KILLER = textwrap.dedent("""
         "KILL_AFTER_NEW", replace, when=lambda src, dst: str(src).endswith(".tmp") and os.path.isdir(src)),
         when=lambda src, dst: str(dst).endswith(".old"))
     checkpoint.shutil.rmtree = shutil.rmtree = partial_rmtree
-    if env("KILL_AT_EVENT"):
+    if env("KILL_AT_EVENT") or os.environ.get("COUNT_EVENTS"):
         events = {"n": 0}
         def event(original):
             def wrapper(*a, **k):
@@ -103,7 +104,7 @@ KILLER = textwrap.dedent("""
         checkpoint.os.replace = os.replace = event(os.replace)
     importlib.import_module(sys.argv[1]).main(sys.argv[2:])
     if os.environ.get("COUNT_EVENTS"):
-        print("events:", events["n"] if env("KILL_AT_EVENT") else counts)
+        print("events:", events["n"])
 """)
 
 

@@ -17,6 +17,7 @@ import os
 import shlex
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,9 @@ from accelerate.utils import DistributedType, set_seed
 from tqdm.auto import tqdm
 from transformers import SchedulerType, get_scheduler
 from transformers.utils import logging as hf_logging
+
+import checkpoint
+from files import cached, cached_dataset, write_json, write_text  # noqa: F401 (the scripts' one cache and write)
 
 hf_logging.set_verbosity_error()  # quiet by default: no load-report tables or per-save notices on stderr
 RUN_FILES = ("best", "last", "log.json", "training_state.json", "runs")
@@ -68,6 +72,9 @@ def add_args(parser):
     g.add_argument("--early_stopping_patience", type=int, default=0, help="stop after N evals without gain (default: %(default)s = off)")
     g.add_argument("--resume_from_checkpoint", nargs="?", const="auto", default=None,
                    help="'auto' (output_dir/last if it exists) or a last/ folder (default: fresh start)")
+    g.add_argument("--resume_inexact", action="store_true",
+                   help="resume even when part of last/state is missing or damaged: restore what verifies, start the "
+                        "rest afresh, with a warning (default: off = refuse, naming the file)")
     g.add_argument("--report_to", default="tensorboard", choices=["tensorboard", "none"], help="(default: %(default)s)")
     g.add_argument("--max_train_samples", type=int, default=-1, help="use the first N training examples (default: %(default)s = all)")
     g.add_argument("--max_eval_samples", type=int, default=-1, help="use the first N eval examples (default: %(default)s = all)")
@@ -78,9 +85,44 @@ def add_args(parser):
     return parser
 
 
+def check_args(args):
+    """The shared flags, checked before any work: one line for a value that cannot mean anything."""
+    positive = ["per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
+                "logging_steps"]
+    at_least_zero = ["learning_rate", "weight_decay", "max_grad_norm", "num_warmup_steps", "eval_steps",
+                     "early_stopping_patience", "dataloader_num_workers"]
+    for name in positive:
+        if getattr(args, name) < 1:
+            fail(f"--{name} {getattr(args, name)}: expected a whole number of at least 1")
+    for name in at_least_zero:
+        value = getattr(args, name)
+        if not value >= 0 or value == math.inf:  # also catches nan
+            fail(f"--{name} {value}: expected a finite number of at least 0")
+    if args.max_train_steps <= 0 and args.num_train_epochs < 1:
+        fail(f"--num_train_epochs {args.num_train_epochs}: expected at least 1 (or --max_train_steps N)")
+    if not 0 <= args.warmup_ratio < 1:
+        fail(f"--warmup_ratio {args.warmup_ratio}: expected a share in [0, 1)")
+    for name in ("adam_beta1", "adam_beta2"):
+        if not 0 <= getattr(args, name) < 1:
+            fail(f"--{name} {getattr(args, name)}: expected a number in [0, 1)")
+    if not 0 < args.adam_epsilon < math.inf:
+        fail(f"--adam_epsilon {args.adam_epsilon}: expected a positive number")
+
+
+def check_output_dir(out):
+    """One line for an output_dir that cannot be written: a file, or a folder on a read-only disk."""
+    if out.exists() and not out.is_dir():
+        fail(f"--output_dir {out}: a file is there, expected a folder")
+    existing = next(p for p in [out, *out.absolute().parents] if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        fail(f"--output_dir {out}: {existing} cannot be written (read-only?)")
+
+
 def setup(args, training=True):
-    """Accelerator + seed, after checking output_dir (training=False: evaluation only, no check).
-    Call before any expensive work."""
+    """Accelerator + seed, after checking the flags and output_dir (training=False: evaluation only, the run there
+    is not checked). Finishes or undoes a save that a kill interrupted. Nothing is removed here: an earlier run
+    that --overwrite_output_dir replaces is set aside only when training starts. Call before any expensive work."""
+    check_args(args)
     if args.mixed_precision == "fp16" and not torch.cuda.is_available():
         fail("--mixed_precision fp16 needs a GPU; use bf16 on CPU")
     AcceleratorState._reset_state()  # a second main() in one process (tests, notebooks) gets fresh settings
@@ -89,15 +131,16 @@ def setup(args, training=True):
     accelerator = Accelerator(gradient_accumulation_steps=args.gradient_accumulation_steps,
                               mixed_precision=args.mixed_precision, cpu=not torch.accelerator.is_available())
     out = Path(args.output_dir)
-    _recover(out)
-    held = [name for name in RUN_FILES if (out / name).exists()]
+    check_output_dir(out)
+    if accelerator.is_main_process:
+        checkpoint.recover(out)
+    accelerator.wait_for_everyone()
+    held = checkpoint.run_files(out)
     if training and held and not args.overwrite_output_dir and not args.resume_from_checkpoint:
         fail(f"{out} already holds a run ({', '.join(held)}); pass --overwrite_output_dir to replace it "
              "or --resume_from_checkpoint to continue it")
-    if training and held and args.overwrite_output_dir and not args.resume_from_checkpoint and accelerator.is_main_process:
-        for name in held:
-            shutil.rmtree(out / name) if (out / name).is_dir() else (out / name).unlink()
-    accelerator.wait_for_everyone()
+    if args.resume_from_checkpoint not in (None, "auto") and not Path(args.resume_from_checkpoint).is_dir():
+        fail(f"--resume_from_checkpoint {args.resume_from_checkpoint}: no such folder")
     hf_logging.disable_progress_bar()  # no "Writing model shards" bar at every save
     if training and accelerator.device.type == "cpu":
         _keep_freed_memory()
@@ -226,91 +269,6 @@ def tokenizer_key(tokenizer):
                            digest_size=16).hexdigest()
 
 
-def cache_root(cache_dir, name):
-    """--cache_dir, or the datasets cache's folder `name` ($HF_DATASETS_CACHE or ~/.cache/huggingface/datasets)."""
-    default = Path(os.environ.get("HF_DATASETS_CACHE", Path.home() / ".cache/huggingface/datasets")) / name
-    return Path(cache_dir or default)
-
-
-CACHE_MANIFEST = "cache.json"
-
-
-def _digest(path):
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "blake2b").hexdigest()
-
-
-def _cache_problem(folder):
-    """Why folder is not a complete cache of its key (None: it verifies). Its manifest, written last, names the key
-    (a folder renamed or swapped from another key fails) and every file with its size and checksum."""
-    try:
-        manifest = json.loads((folder / CACHE_MANIFEST).read_text(encoding="utf-8"))
-        files = manifest["files"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return f"no readable {CACHE_MANIFEST}"
-    if manifest.get("key") != folder.name:
-        return f"it holds the cache of {manifest.get('key')!r}"
-    found = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name != CACHE_MANIFEST)
-    if found != sorted(files):
-        return f"files {sorted(set(found) ^ set(files))} missing or unexpected"
-    for name, (size, digest) in files.items():
-        path = folder / name
-        if path.stat().st_size != size or _digest(path) != digest:
-            return f"{name} is damaged"
-    return None
-
-
-def cached(folder, build, write, read, accelerator, overwrite=False, what="features"):
-    """The one cache of the project: build() -> obj, write(obj, folder) saves it, read(folder) -> obj loads it.
-    folder's name is the key, naming everything the data depends on; a later run, and the other processes of this
-    one, read it instead of building again. Written to folder.tmp with a checksummed manifest last, then renamed:
-    a cache that is missing a file, truncated, garbage or another key's is rebuilt, with a one-line notice."""
-    folder = Path(folder)
-    if not accelerator.is_main_process:  # the others wait for the main process, then read what it verified or wrote
-        accelerator.wait_for_everyone()
-        return read(folder)
-    obj, problem = None, "absent" if not folder.is_dir() else _cache_problem(folder) if not overwrite else "overwrite"
-    if problem is None:
-        try:
-            obj = read(folder)
-            print(f"{what} loaded from {folder}")
-        except Exception as e:  # verified yet unreadable (e.g. another datasets version's format): rebuild
-            problem = f"unreadable: {type(e).__name__}"
-    if problem not in (None, "absent", "overwrite"):
-        print(f"notice: the cache {folder} does not verify ({problem}); building it again")
-    if obj is None:
-        obj = build()
-        tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)  # a killed run's
-        tmp.mkdir(parents=True)
-        write(obj, tmp)
-        files = {str(p.relative_to(tmp)): [p.stat().st_size, _digest(p)] for p in sorted(tmp.rglob("*")) if p.is_file()}
-        write_json(tmp / CACHE_MANIFEST, {"key": folder.name, "files": files})
-        shutil.rmtree(folder, ignore_errors=True)  # a stale or damaged one
-        os.replace(tmp, folder)
-    accelerator.wait_for_everyone()
-    return obj
-
-
-def cached_dataset(cache_dir, name, key, build, accelerator, overwrite=False, what="features"):
-    """build() -> datasets.Dataset, cached by cached() in cache_root(cache_dir, name)/key, saved as Arrow and
-    memory-mapped when read."""
-    import datasets
-    return cached(cache_root(cache_dir, name) / key, build, lambda d, f: d.save_to_disk(str(f)),
-                  lambda f: datasets.load_from_disk(str(f)), accelerator, overwrite, what)
-
-
-def write_text(path, text):
-    """The one atomic write: a temporary file beside path, renamed over it (a kill leaves the old file or the new)."""
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def write_json(path, obj):
-    write_text(path, json.dumps(obj, indent=2, default=str, ensure_ascii=False) + "\n")
-
-
 def refuse_existing(paths, overwrite, flag="--overwrite_output_dir"):
     """Outputs written outside a training run (evaluation results, predictions, a tokenizer) never replace an earlier
     run's silently: one line unless the user asked for it."""
@@ -330,13 +288,6 @@ def check_max_seq_length(value, config, flag="--max_seq_length"):
         positions -= (config.pad_token_id or 0) + 1
     if value > positions:
         fail(f"{flag} {value}: the model holds at most {positions} positions")
-
-
-def _recover(out):
-    """Undo a save killed between its two renames: put the previous folder back."""
-    for name in ("best", "last"):
-        if not (out / name).exists() and (out / f"{name}.old").exists():
-            os.replace(out / f"{name}.old", out / name)
 
 
 def model_card(args, metrics, model):
@@ -362,31 +313,25 @@ def model_card(args, metrics, model):
     return "\n".join(lines) + "\n"
 
 
-def save(accelerator, model, tokenizer, path, state, args, with_state):
-    """save_pretrained (+ the resume state) into path.tmp, then swap it in with renames: a kill at any
-    moment leaves the previous folder loadable (setup() undoes a half-done swap)."""
-    path, tmp, old = Path(path), Path(f"{path}.tmp"), Path(f"{path}.old")
-    if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-    accelerator.wait_for_everyone()
-    # sharded (FSDP, DeepSpeed): gather the weights first; otherwise save_pretrained handles tied weights itself
-    sharded = accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
-    state_dict = accelerator.get_state_dict(model) if sharded else None
-    accelerator.unwrap_model(model).save_pretrained(tmp, state_dict=state_dict, save_function=accelerator.save,
-                                                    is_main_process=accelerator.is_main_process)
-    if with_state:  # optimizer, scheduler, scaler, RNG of every process; costs a second copy of the weights
-        accelerator.save_state(tmp / "state")
-    if accelerator.is_main_process:
-        if tokenizer is not None:
-            tokenizer.save_pretrained(tmp)
-        write_json(tmp / "training_state.json", state)
-        (tmp / "README.md").write_text(model_card(args, state["metrics"], accelerator.unwrap_model(model)))
-        if path.exists():
-            os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
+def save(accelerator, model, tokenizer, path, state, args, optimizer=None, lr_scheduler=None):
+    """A save_pretrained folder (+ with an optimizer, the resume state and a manifest) written whole or not at all:
+    checkpoint.save_folder. A disk that is full or read-only raises checkpoint.SaveError; path keeps what it had."""
+    # sharded (FSDP, DeepSpeed): every process gathers the weights; only the main process writes them, so no
+    # process lists a folder that another is about to rename
+    state_dict = accelerator.get_state_dict(model) if checkpoint.sharded(accelerator) else None
+    unwrapped = accelerator.unwrap_model(model)
+
+    def write(tmp):
+        if accelerator.is_main_process:
+            unwrapped.save_pretrained(tmp, state_dict=state_dict)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(tmp)
+            write_json(tmp / "training_state.json", state)
+            write_text(tmp / "README.md", model_card(args, state["metrics"], unwrapped))
+        if optimizer is not None:
+            checkpoint.write_state(accelerator, tmp, optimizer, lr_scheduler)
+
+    checkpoint.save_folder(accelerator, path, write, manifest=optimizer is not None)
 
 
 def _loss(model, batch, compute_loss):
@@ -394,6 +339,99 @@ def _loss(model, batch, compute_loss):
         return model(**batch).loss, {}
     out = compute_loss(model, batch)
     return out if isinstance(out, tuple) else (out, {})
+
+
+class Log:
+    """log.json (rewritten at every record, so a crash keeps the history) and tensorboard events; the main process
+    writes, the others keep nothing. Resuming drops what a killed run logged after its checkpoint."""
+
+    def __init__(self, args, accelerator, resumed_step):
+        out, self.main, self.writer = Path(args.output_dir), accelerator.is_main_process, None
+        self.path, self.data = out / "log.json", {"steps": []}
+        if resumed_step is not None and self.path.exists():
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data["steps"] = [r for r in data.get("steps", []) if r["step"] <= resumed_step]
+            self.data = data
+        if self.main and args.report_to == "tensorboard":
+            from tensorboardX import SummaryWriter
+            self.writer = SummaryWriter(str(out / "runs"), purge_step=None if resumed_step is None else resumed_step + 1)
+
+    def forget_epochs_after(self, epoch):
+        self.data = {k: v for k, v in self.data.items() if not k.startswith("Epoch ") or int(k.split()[1]) <= epoch}
+
+    def record(self, step, entry, epoch=None, part=None):
+        if not self.main:
+            return
+        self.data["steps"].append({"step": step, **entry})
+        if epoch is not None:
+            self.data.setdefault(f"Epoch {epoch}", {})[part] = entry
+        for k, v in entry.items():
+            if self.writer and isinstance(v, (int, float)):
+                self.writer.add_scalar(f"{'eval' if part == 'valid_log' else 'train'}/{k}", v, step)
+        self.save()
+
+    def save(self):
+        if self.main:
+            write_json(self.path, {**{k: v for k, v in self.data.items() if k != "steps"}, "steps": self.data["steps"]})
+
+    def close(self):
+        if self.writer:
+            self.writer.close()
+
+
+def _optimizer(args, accelerator, model):
+    no_decay = lambda n, p: p.ndim < 2 or "norm" in n.lower()  # biases and LayerNorm weights
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    groups = [{"params": [p for n, p in params if not no_decay(n, p)], "weight_decay": args.weight_decay},
+              {"params": [p for n, p in params if no_decay(n, p)], "weight_decay": 0.0}]
+    # fused AdamW: one kernel for all parameters (5x faster than foreach on a CPU)
+    fused = accelerator.device.type in ("cpu", "cuda") and accelerator.distributed_type != DistributedType.DEEPSPEED
+    return torch.optim.AdamW(groups, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2),
+                             eps=args.adam_epsilon, fused=fused)
+
+
+def _resume_folder(args):
+    """The last/ to resume from, or None for a fresh start."""
+    if not args.resume_from_checkpoint:
+        return None
+    folder = Path(args.output_dir) / "last" if args.resume_from_checkpoint == "auto" else Path(args.resume_from_checkpoint)
+    if (folder / "last" / "state").is_dir():  # the run's folder instead of its last/
+        folder = folder / "last"
+    if not (folder / "state").is_dir():
+        if args.resume_from_checkpoint != "auto":
+            fail(f"{folder} is not a last/ folder with a state/ to resume from")
+        return None
+    return folder
+
+
+def _resume(args, accelerator, model, optimizer, lr_scheduler, folder, state):
+    """Load folder into the model, optimizer, schedule and RNG; update state from its training_state.json."""
+    try:
+        skipped = checkpoint.load_state(accelerator, model, optimizer, lr_scheduler, folder, args.resume_inexact)
+        saved = json.loads((folder / "training_state.json").read_text(encoding="utf-8"))
+        state.update({k: v for k, v in saved.items() if k in state})
+    except (ValueError, KeyError, OSError) as e:
+        fail(str(e).splitlines()[0] if isinstance(e, ValueError) else f"{folder}: unreadable ({e})")
+    if "schedule" in skipped:  # start the schedule where the run was
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "lr_scheduler.step() before optimizer.step()": on purpose here
+            for _ in range(state["completed_steps"]):
+                lr_scheduler.step()
+    if skipped:
+        accelerator.print(f"warning: resumed without the {', '.join(skipped)} state of {folder} (damaged): "
+                          "this run is no longer exactly the uninterrupted one")
+    accelerator.print(f"resumed from {folder} at step {state['completed_steps']}, epoch {state['epoch']}")
+
+
+def _kept(out, replacing):
+    """What a failed run leaves behind, in words."""
+    if replacing:
+        return f"the earlier run in {out} is put back"
+    steps = {name: json.loads((out / name / "training_state.json").read_text())["completed_steps"]
+             for name in ("best", "last") if (out / name / "training_state.json").exists()}
+    if not steps:
+        return "no checkpoint was saved"
+    return " and ".join(f"{name}/ keeps step {step}" for name, step in steps.items())
 
 
 def train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, collate_fn, *, evaluate=None,
@@ -422,14 +460,7 @@ def train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, coll
     model.to(accelerator.device)
     if args.torch_compile:
         model.compile(dynamic=True)  # dynamic: no recompilation for every new batch length
-    no_decay = lambda n, p: p.ndim < 2 or "norm" in n.lower()  # biases and LayerNorm weights
-    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    groups = [{"params": [p for n, p in params if not no_decay(n, p)], "weight_decay": args.weight_decay},
-              {"params": [p for n, p in params if no_decay(n, p)], "weight_decay": 0.0}]
-    # fused AdamW: one kernel for all parameters (5x faster than foreach on this CPU, PITFALLS.md)
-    fused = accelerator.device.type in ("cpu", "cuda") and accelerator.distributed_type != DistributedType.DEEPSPEED
-    optimizer = torch.optim.AdamW(groups, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2),
-                                  eps=args.adam_epsilon, fused=fused)
+    optimizer = _optimizer(args, accelerator, model)
     model, optimizer, train_dataloader = accelerator.prepare(model, optimizer, train_dataloader)
     if eval_dataloader is not None:
         eval_dataloader = accelerator.prepare(eval_dataloader)
@@ -440,55 +471,30 @@ def train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, coll
     warmup = args.num_warmup_steps or math.ceil(args.warmup_ratio * max_steps)
     # kept out of prepare(): stepped once per real optimizer step, whatever the number of processes
     lr_scheduler = get_scheduler(args.lr_scheduler_type, optimizer.optimizer, warmup, max_steps)
-    accelerator.register_for_checkpointing(lr_scheduler)
 
-    # --- resume
+    # --- resume, or replace an earlier run (set aside now, removed at this run's first checkpoint)
     state = {"epoch": 0, "completed_steps": 0, "batches_in_epoch": 0, "epoch_loss": [0.0, 0],
              "best_metric": None, "best_step": None, "evals_without_gain": 0, "metrics": {}}
-    resume = out / "last" if args.resume_from_checkpoint == "auto" else args.resume_from_checkpoint
-    if resume and (Path(resume) / "last" / "state").is_dir():  # the run's folder instead of its last/
-        resume = Path(resume) / "last"
-    if resume and not (Path(resume) / "state").is_dir():
-        if args.resume_from_checkpoint != "auto":
-            fail(f"{resume} is not a last/ folder with a state/ to resume from")
-        resume = None
+    resume = _resume_folder(args)
     if resume:
-        accelerator.load_state(Path(resume) / "state")
-        state.update({k: v for k, v in json.loads((Path(resume) / "training_state.json").read_text()).items()
-                      if k in state})
-        accelerator.print(f"resumed from {resume} at step {state['completed_steps']}, epoch {state['epoch']}")
+        _resume(args, accelerator, model, optimizer, lr_scheduler, resume, state)
         if batches and state["batches_in_epoch"] >= batches:  # saved at the end of an epoch
             state.update(epoch=state["epoch"] + 1, batches_in_epoch=0, epoch_loss=[0.0, 0])
-    log = json.loads((out / "log.json").read_text()) if resume and (out / "log.json").exists() else {}
-    # forget what a killed run logged after the checkpoint we resume from
-    log = {k: v for k, v in log.items() if not k.startswith("Epoch ") or int(k.split()[1]) <= state["epoch"]}
-    log["steps"] = [r for r in log.get("steps", []) if r["step"] <= state["completed_steps"]]
-    writer = None
-    if main and args.report_to == "tensorboard":
-        from tensorboardX import SummaryWriter
-        writer = SummaryWriter(str(out / "runs"), purge_step=state["completed_steps"] + 1 if resume else None)
     if main:
         out.mkdir(parents=True, exist_ok=True)
+    replacing = bool(main and args.overwrite_output_dir and not resume and checkpoint.set_aside(out))
+    log = Log(args, accelerator, state["completed_steps"] if resume else None)
+    log.forget_epochs_after(state["epoch"])
     accelerator.print(f"training: {'streamed' if streaming else len(train_dataset)} examples, {max_steps} steps of "
                       f"{args.per_device_train_batch_size * world * args.gradient_accumulation_steps} examples")
 
-    def record(entry, epoch_key=None, part=None):
-        if main:
-            entry = {"step": state["completed_steps"], **entry}
-            log["steps"].append(entry)
-            if epoch_key:
-                log.setdefault(epoch_key, {})[part] = {k: v for k, v in entry.items() if k != "step"}
-            for k, v in entry.items():
-                if writer and k != "step" and isinstance(v, (int, float)):
-                    writer.add_scalar(f"{'eval' if part == 'valid_log' else 'train'}/{k}", v, state["completed_steps"])
-            write_json(out / "log.json", {**{k: v for k, v in log.items() if k != "steps"}, "steps": log["steps"]})
-
     def evaluate_and_save(epoch):
-        metrics = {}
+        nonlocal replacing
+        metrics, gain = {}, True
         if eval_dataloader is not None:
             loss, arrays = predict(accelerator, model, eval_dataloader, eval_keys, f"[Epoch {epoch}] [VALID]")
             metrics = {**({"loss": loss} if loss is not None else {}), **(evaluate(arrays) if evaluate else {})}
-            record(dict(metrics), f"Epoch {epoch}", "valid_log")
+            log.record(state["completed_steps"], dict(metrics), epoch, "valid_log")
             if args.metric_for_best_model not in metrics:
                 fail(f"--metric_for_best_model {args.metric_for_best_model} is not among {sorted(metrics)}")
             value, best = metrics[args.metric_for_best_model], state["best_metric"]
@@ -498,11 +504,17 @@ def train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, coll
                 state.update(best_metric=value, best_step=state["completed_steps"])
         state["metrics"] = metrics
         snapshot = {"args": vars(args), **state}
-        if eval_dataloader is None or gain:
-            save(accelerator, model, tokenizer, out / "best", snapshot, args, with_state=False)
-        save(accelerator, model, tokenizer, out / "last", snapshot, args, with_state=True)
+        try:
+            if gain:
+                save(accelerator, model, tokenizer, out / "best", snapshot, args)
+            save(accelerator, model, tokenizer, out / "last", snapshot, args, optimizer, lr_scheduler)
+        except checkpoint.SaveError as e:
+            fail(f"{e}; {_kept(out, replacing)}")
         if main:
             write_json(out / "training_state.json", snapshot)
+            if replacing:  # this run has its first checkpoint: the earlier one goes
+                shutil.rmtree(out / checkpoint.PREVIOUS)
+                replacing = False
         return metrics
 
     # --- loop
@@ -510,71 +522,76 @@ def train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, coll
     running, running_count, done = torch.zeros((), device=accelerator.device), 0, state["completed_steps"] >= max_steps
     terms_sum = {}
     model.train()
-    for epoch in range(state["epoch"], num_epochs):
-        if done:
-            break
-        skip = state["batches_in_epoch"] if epoch == state["epoch"] else 0
-        if epoch != state["epoch"]:
-            state.update(epoch=epoch, batches_in_epoch=0, epoch_loss=[0.0, 0])
-        train_dataloader.set_epoch(epoch)  # reaches the sampler, or a datasets stream's shuffle
-        if sampler:
-            sampler.set_epoch(epoch)
-        # a stream skips by reading: slow, but it lands on the same example
-        loader = accelerator.skip_first_batches(train_dataloader, skip) if skip else train_dataloader
-        bar = tqdm(total=batches, initial=skip, desc=f"[Epoch {epoch}] [TRAIN]",
-                   disable=not accelerator.is_local_main_process, dynamic_ncols=True)
-        for batch in loader:
-            with accelerator.accumulate(model):
-                loss, terms = _loss(model, batch, compute_loss)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and args.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-            loss = loss.detach().float()
-            first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), state["completed_steps"] + 1, first_bad)
-            running += loss
-            running_count += 1
-            for k, v in terms.items():
-                terms_sum[k] = terms_sum.get(k, 0.0) + v.detach().float()
-            state["batches_in_epoch"] += 1
-            bar.update()
-            if not accelerator.sync_gradients:
-                continue
-            if not accelerator.optimizer_step_was_skipped:
-                lr_scheduler.step()
-            state["completed_steps"] += 1
-            done = state["completed_steps"] >= max_steps
-            step = state["completed_steps"]
-            end = accelerator.gradient_state.end_of_dataloader
-            # every eval/save point is also a log point, so no partial loss window is lost on resume
-            if step % args.logging_steps == 0 or done or end or (args.eval_steps and step % args.eval_steps == 0):
-                bad = accelerator.gather(first_bad.view(1))  # note: syncs, once per log; all processes stop together
-                if (bad >= 0).any():
-                    bar.close()
-                    raise SystemExit(f"error: loss is not finite at step {bad[bad >= 0].min().item()}; stopping, "
-                                     f"best/ and last/ keep the last good checkpoint")
-                mean = accelerator.reduce(running, "mean").item() / running_count
-                entry = {"loss": mean, "lr": lr_scheduler.get_last_lr()[0], "epoch": epoch}
-                entry.update({k: accelerator.reduce(v, "mean").item() / running_count for k, v in terms_sum.items()})
-                record(entry)
-                bar.set_postfix(loss=mean, lr=entry["lr"])
-                state["epoch_loss"] = [state["epoch_loss"][0] + mean * running_count, state["epoch_loss"][1] + running_count]
-                running.zero_()
-                running_count, terms_sum = 0, {}
-            if end or done:
-                total, count = state["epoch_loss"]
-                log.setdefault(f"Epoch {epoch}", {})["train_log"] = {"loss": total / count}
-            if args.eval_steps and (step % args.eval_steps == 0 or done) or not args.eval_steps and (end or done):
-                evaluate_and_save(epoch)
-            if done or (args.early_stopping_patience and state["evals_without_gain"] >= args.early_stopping_patience):
-                done = True
+    try:
+        for epoch in range(state["epoch"], num_epochs):
+            if done:
                 break
-        bar.close()
-        if state["batches_in_epoch"] == 0:
-            fail("the training data gave no batch")
-    if writer:
-        writer.close()
+            skip = state["batches_in_epoch"] if epoch == state["epoch"] else 0
+            if epoch != state["epoch"]:
+                state.update(epoch=epoch, batches_in_epoch=0, epoch_loss=[0.0, 0])
+            train_dataloader.set_epoch(epoch)  # reaches the sampler, or a datasets stream's shuffle
+            if sampler:
+                sampler.set_epoch(epoch)
+            # a stream skips by reading: slow, but it lands on the same example
+            loader = accelerator.skip_first_batches(train_dataloader, skip) if skip else train_dataloader
+            bar = tqdm(total=batches, initial=skip, desc=f"[Epoch {epoch}] [TRAIN]",
+                       disable=not accelerator.is_local_main_process, dynamic_ncols=True)
+            for batch in loader:
+                with accelerator.accumulate(model):
+                    loss, terms = _loss(model, batch, compute_loss)
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients and args.max_grad_norm > 0:
+                        accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                loss = loss.detach().float()
+                first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), state["completed_steps"] + 1, first_bad)
+                running += loss
+                running_count += 1
+                for k, v in terms.items():
+                    terms_sum[k] = terms_sum.get(k, 0.0) + v.detach().float()
+                state["batches_in_epoch"] += 1
+                bar.update()
+                if not accelerator.sync_gradients:
+                    continue
+                if not accelerator.optimizer_step_was_skipped:
+                    lr_scheduler.step()
+                state["completed_steps"] += 1
+                done = state["completed_steps"] >= max_steps
+                step = state["completed_steps"]
+                end = accelerator.gradient_state.end_of_dataloader
+                # every eval/save point is also a log point, so no partial loss window is lost on resume
+                if step % args.logging_steps == 0 or done or end or (args.eval_steps and step % args.eval_steps == 0):
+                    bad = accelerator.gather(first_bad.view(1))  # note: syncs, once per log; all processes stop together
+                    if (bad >= 0).any():
+                        bar.close()
+                        raise SystemExit(f"error: loss is not finite at step {bad[bad >= 0].min().item()}; stopping: "
+                                         f"{_kept(out, replacing)}")
+                    mean = accelerator.reduce(running, "mean").item() / running_count
+                    entry = {"loss": mean, "lr": lr_scheduler.get_last_lr()[0], "epoch": epoch}
+                    entry.update({k: accelerator.reduce(v, "mean").item() / running_count for k, v in terms_sum.items()})
+                    log.record(step, entry)
+                    bar.set_postfix(loss=mean, lr=entry["lr"])
+                    state["epoch_loss"] = [state["epoch_loss"][0] + mean * running_count, state["epoch_loss"][1] + running_count]
+                    running.zero_()
+                    running_count, terms_sum = 0, {}
+                if end or done:
+                    total, count = state["epoch_loss"]
+                    log.data.setdefault(f"Epoch {epoch}", {})["train_log"] = {"loss": total / count}
+                if args.eval_steps and (step % args.eval_steps == 0 or done) or not args.eval_steps and (end or done):
+                    evaluate_and_save(epoch)
+                if done or (args.early_stopping_patience and state["evals_without_gain"] >= args.early_stopping_patience):
+                    done = True
+                    break
+            bar.close()
+            if state["batches_in_epoch"] == 0:
+                fail("the training data gave no batch")
+    except BaseException:
+        log.close()
+        if replacing:  # ended before its first checkpoint: the earlier run comes back as it was
+            checkpoint.put_back(out)
+        raise
+    log.close()
     accelerator.wait_for_everyone()
     best = json.loads((out / "best" / "training_state.json").read_text()) if (out / "best").exists() else state
     return best["metrics"]

@@ -50,31 +50,67 @@ def run(args, cwd=ROOT, env=None, timeout=300):
 
 
 KILLER = textwrap.dedent("""
-    import importlib, os, signal, sys, torch
-    import accelerate
+    import importlib, os, shutil, signal, sys, torch
+    import checkpoint
     torch.set_num_threads(1)
-    kill_step, kill_save = int(os.environ.get("KILL_AT_STEP", 0)), int(os.environ.get("KILL_IN_SAVE", 0))
-    counts = {"step": 0, "save": 0}
-    step, save_state = torch.optim.AdamW.step, accelerate.Accelerator.save_state
-    def killing_step(self, *a, **k):
-        counts["step"] += 1
-        if counts["step"] == kill_step:  # dies before optimizer step number kill_step
-            os.kill(os.getpid(), signal.SIGKILL)
-        return step(self, *a, **k)
-    def killing_save_state(self, output_dir, **k):
-        counts["save"] += 1
-        result = save_state(self, output_dir, **k)
-        if counts["save"] == kill_save:  # dies mid-save: weights and state written to last.tmp, not swapped in
-            os.kill(os.getpid(), signal.SIGKILL)
-        return result
-    torch.optim.AdamW.step, accelerate.Accelerator.save_state = killing_step, killing_save_state
+    env = lambda name: int(os.environ.get(name, 0))
+    kill = lambda: os.kill(os.getpid(), signal.SIGKILL)
+    counts = {}
+    def counted(name, original, when=lambda *a: True, before=False):
+        def wrapper(*a, **k):
+            hit = when(*a)  # asked before the call: a rename changes what it looks at
+            if hit:
+                counts[name] = counts.get(name, 0) + 1
+                if before and counts[name] == env(name):
+                    kill()
+            result = original(*a, **k)
+            if not before and hit and counts[name] == env(name):
+                kill()
+            return result
+        return wrapper
+    rmtree = shutil.rmtree
+    def partial_rmtree(path, *a, **k):  # delete some files of a replaced folder, then die
+        if str(path).endswith(".old") and env("KILL_MID_DELETE"):
+            counts["delete"] = counts.get("delete", 0) + 1
+            if counts["delete"] == env("KILL_MID_DELETE"):
+                files = sorted(p for p in __import__("pathlib").Path(path).rglob("*") if p.is_file())
+                for p in files[:len(files) // 2]:
+                    p.unlink()
+                kill()
+        return rmtree(path, *a, **k)
+    # KILL_AT_STEP=N: before optimizer step N; KILL_IN_SAVE=N: after the N-th resume state is written (before the
+    # manifest); KILL_AFTER_MANIFEST=N: a folder complete in .tmp, not swapped in; KILL_AFTER_OLD=N: after the N-th
+    # rename of a folder to .old; KILL_AFTER_NEW=N: after the N-th .tmp renamed into place; KILL_MID_DELETE=N: half
+    # way through deleting the N-th .old; KILL_AT_EVENT=N: at the N-th of all those events (a moment chosen at random)
+    torch.optim.AdamW.step = counted("KILL_AT_STEP", torch.optim.AdamW.step, before=True)
+    checkpoint.write_state = counted("KILL_IN_SAVE", checkpoint.write_state)
+    checkpoint.write_manifest = counted("KILL_AFTER_MANIFEST", checkpoint.write_manifest)
+    replace = os.replace
+    checkpoint.os.replace = os.replace = counted("KILL_AFTER_OLD", counted(
+        "KILL_AFTER_NEW", replace, when=lambda src, dst: str(src).endswith(".tmp") and os.path.isdir(src)),
+        when=lambda src, dst: str(dst).endswith(".old"))
+    checkpoint.shutil.rmtree = shutil.rmtree = partial_rmtree
+    if env("KILL_AT_EVENT") or os.environ.get("COUNT_EVENTS"):
+        events = {"n": 0}
+        def event(original):
+            def wrapper(*a, **k):
+                events["n"] += 1
+                if events["n"] == env("KILL_AT_EVENT"):
+                    kill()
+                return original(*a, **k)
+            return wrapper
+        torch.optim.AdamW.step = event(torch.optim.AdamW.step)
+        checkpoint.write_state, checkpoint.write_manifest = event(checkpoint.write_state), event(checkpoint.write_manifest)
+        checkpoint.os.replace = os.replace = event(os.replace)
     importlib.import_module(sys.argv[1]).main(sys.argv[2:])
+    if os.environ.get("COUNT_EVENTS"):
+        print("events:", events["n"])
 """)
 
 
 def run_killer(tmp_path, module, args, **env):
-    """module.main(args) in a subprocess that SIGKILLs itself before optimizer step KILL_AT_STEP, or right
-    after the KILL_IN_SAVE-th accelerator.save_state; returncode -9 when it did."""
+    """module.main(args) in a subprocess that SIGKILLs itself at a chosen moment (see KILLER's comments);
+    returncode -9 when it did."""
     script = tmp_path / "killer.py"
     script.write_text(KILLER)
     return run([sys.executable, str(script), module, *map(str, args)], env={k: str(v) for k, v in env.items()})

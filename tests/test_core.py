@@ -40,7 +40,9 @@ def test_outputs_layout_logs_and_model_card(tiny_bert, topic_data, tmp_path):
         files = {p.name for p in (out / name).iterdir()}
         assert {"config.json", "model.safetensors", "tokenizer.json", "training_state.json", "README.md"} <= files
         assert not any(f.endswith((".bin", ".pt")) for f in files)  # weights only as safetensors
-    assert (out / "last" / "state" / "optimizer.bin").exists() and not (out / "best" / "state").exists()
+    state_files = {p.name for p in (out / "last" / "state").iterdir()}
+    assert state_files == {"optimizer.safetensors", "resume.json", "rng_0.json", "manifest.json"}  # no pickle
+    assert not (out / "best" / "state").exists()
     assert any(p.name.startswith("events.out.tfevents") for p in (out / "runs").iterdir())
 
     log = json.loads((out / "log.json").read_text())
@@ -210,7 +212,7 @@ def test_two_processes_match_one(tiny_bert_nodrop, topic_data, tmp_path):
                     "--mixed_precision", "no", "--dynamo_backend", "no", "train.py",
                     *args_for(tiny_bert_nodrop, topic_data, two, *common, "--per_device_train_batch_size", 4)])
     assert launched.returncode == 0, launched.stderr[-3000:]
-    assert (two / "last" / "state" / "random_states_1.pkl").exists()  # both processes saved their RNG
+    assert (two / "last" / "state" / "rng_1.json").exists()  # both processes saved their RNG
     s1, s2 = state(one), state(two)
     assert s1["completed_steps"] == s2["completed_steps"] == 20
     r1, r2 = (json.loads((d / "eval_results.json").read_text()) for d in (one, two))

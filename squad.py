@@ -527,8 +527,6 @@ def main(argv=None):
     if train is None:  # an evaluation never replaces earlier results silently
         core.refuse_existing([out / "predictions.json", out / "eval_results.json"], args.overwrite_output_dir)
     config = load_config(args.model_name_or_path)
-    if args.max_seq_length is not None:
-        core.check_max_seq_length(args.max_seq_length, config)
     try:  # the tokenizer before setup: its checks are cheap
         tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
     except (OSError, ValueError) as e:
@@ -545,6 +543,7 @@ def main(argv=None):
                   "and needs right padding")
     if args.max_seq_length is None:  # the default: 384, or what the model takes if less
         args.max_seq_length = min(384, tokenizer.model_max_length)
+    core.check_max_seq_length(args.max_seq_length, config)
     room = args.max_seq_length - args.max_query_length - tokenizer.num_special_tokens_to_add(pair=True)
     if args.doc_stride >= room:
         core.fail(f"--doc_stride {args.doc_stride} must be less than the context tokens of a window, --max_seq_length "

@@ -167,7 +167,10 @@ AFTER_SETUP = set()  # cases that fail after core.setup, which today deletes the
 
 
 def fill(value, ctx, folder):
-    return value.format(t=folder, **{k: v for k, v in ctx.items() if k != "t"})
+    """{t} (this case's folder) and {name} (a path of ctx) put in; other braces stay."""
+    for key, path in {"t": folder, **ctx}.items():
+        value = value.replace("{" + key + "}", str(path))
+    return value
 
 
 def params():

@@ -491,10 +491,10 @@ def main(argv=None):
         data["dev"] = data["dev"][:args.max_eval_samples]
 
     accelerator = core.setup(args, training=not args.do_eval)
-    # results of an earlier run (or evaluation) in output_dir are not replaced silently; a resumed run finishes its own
-    results_files = [out / name for split, name in (("dev", "eval_results.json"), ("dev", "predictions_dev.txt"),
-                     ("test", "test_results.json"), ("test", "predictions_test.txt")) if split in data]
-    core.refuse_existing(results_files, args.overwrite_output_dir or (not args.do_eval and args.resume_from_checkpoint))
+    if args.do_eval:  # an evaluation never replaces earlier results silently (core.setup guards a training run's)
+        results_files = [out / name for split, name in (("dev", "eval_results.json"), ("dev", "predictions_dev.txt"),
+                         ("test", "test_results.json"), ("test", "predictions_test.txt")) if split in data]
+        core.refuse_existing(results_files, args.overwrite_output_dir)
     schemes = {split: scheme(sentences) for split, sentences in data.items()}
     for split, sentences in data.items():
         accelerator.print(f"{split}: {sentences[0]['src']}: {len(sentences)} sentences, "

@@ -3,6 +3,7 @@ training and evaluation on tiny models, predictions aligned with the input, the 
 truncation, the features cache, bad input (one line, exit 2, nothing overwritten) and the real CoNLL-2003 files."""
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -436,3 +437,46 @@ def test_real_conll2003_counts_and_a_few_steps(tmp_path):
     assert results["test"]["scheme"] == "IOB2" and np.isfinite(results["test"]["loss"])
     lines = [l for l in (tmp_path / "out" / "predictions_test.txt").read_text().splitlines() if l]
     assert len(lines) == 46435
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "zeroed", "missing file", "no manifest", "empty folder",
+                                    "swapped", "extra file"])
+def test_a_damaged_features_cache_is_rebuilt_with_a_notice(bert, data, tmp_path, capsys, damage):
+    import core
+
+    args = ner.parse_args(["--model", str(bert), "--train_file", "x", "--output_dir", str(tmp_path),
+                           "--cache_dir", str(tmp_path / "cache")])
+    accelerator = core.setup(args, training=False)
+    tokenizer = ner.load_tokenizer(bert)
+    label2id = {t: i for i, t in enumerate(LABELS)}
+    featurize = lambda path, split: ner.featurize(ner.read_file(str(path), args), split, tokenizer, label2id, 64,
+                                                  False, args, accelerator)
+    features, kept = featurize(data / "dev.txt", "dev")
+    featurize(data / "test.txt", "test")
+    folder, other = (next((tmp_path / "cache").glob(f"{split}-*")) for split in ("dev", "test"))
+    arrow = next(folder.glob("*.arrow"))
+    if damage == "truncated":
+        arrow.write_bytes(arrow.read_bytes()[: arrow.stat().st_size // 2])
+    elif damage in ("garbage", "zeroed"):  # same size, so only a checksum finds it
+        size = arrow.stat().st_size
+        arrow.write_bytes(os.urandom(size) if damage == "garbage" else bytes(size))
+    elif damage == "missing file":
+        (folder / "state.json").unlink()
+    elif damage == "no manifest":
+        (folder / "cache.json").unlink()
+    elif damage == "empty folder":
+        shutil.rmtree(folder)
+        folder.mkdir()
+    elif damage == "swapped":  # another key's complete, valid cache under this key's name
+        shutil.rmtree(folder)
+        shutil.copytree(other, folder)
+    else:
+        (folder / "notes.txt").write_text("left here\n")
+    capsys.readouterr()
+    again, kept_again = featurize(data / "dev.txt", "dev")
+    printed = capsys.readouterr().out
+    assert f"notice: the cache {folder} does not verify" in printed and "building it again" in printed
+    assert again[:] == features[:] and [list(k) for k in kept_again] == [list(k) for k in kept]
+    capsys.readouterr()
+    featurize(data / "dev.txt", "dev")  # rebuilt whole: now it verifies
+    assert "dev: features loaded from" in capsys.readouterr().out

@@ -211,7 +211,9 @@ def test_two_processes_match_one(tiny_bert_nodrop, topic_data, tmp_path):
     launched = run(["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                     "--mixed_precision", "no", "--dynamo_backend", "no", "train.py",
                     *args_for(tiny_bert_nodrop, topic_data, two, *common, "--per_device_train_batch_size", 4)])
-    assert launched.returncode == 0, launched.stderr[-3000:]
+    # every rank's error, not only the last one printed
+    errors = [l for l in launched.stderr.splitlines() if "Error" in l or l.startswith(("error:", "[rank"))]
+    assert launched.returncode == 0, "\n".join(errors) + "\n...\n" + launched.stderr[-3000:]
     assert (two / "last" / "state" / "rng_1.json").exists()  # both processes saved their RNG
     s1, s2 = state(one), state(two)
     assert s1["completed_steps"] == s2["completed_steps"] == 20

@@ -11,9 +11,10 @@ drawn with weights count^-0.7 (rare tokens more often), 80% [MASK] / 10% random 
 the global RNG, which last/ saves (exact resume). The student takes the teacher's vocabulary, special ids and
 tokenizer; --student_init teacher (default) copies the embeddings, a spread of the layers (0,2,4,7,9,11 of 12)
 and the MLM head. A teacher of another width needs --student_init random: the cosine term then goes through a
-learned projection, trained and resumed with the student but not saved in it. best/ and last/ are
-DistilBertForMaskedLM folders. Data as pretrain_mlm.py (packed blocks, or --line_by_line); the eval metric is
-the student's perplexity, and eval_results.json also holds the teacher's on the same masks.
+learned projection, trained and resumed with the student, saved beside it (distill_projection.safetensors) but
+not in it. best/ and last/ are DistilBertForMaskedLM folders. Data as pretrain_mlm.py (packed blocks, or
+--line_by_line); the eval metric is the student's perplexity, and eval_results.json also holds the teacher's on the
+same masks.
 """
 import argparse
 import json
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import save_file
 from transformers import AutoModelForMaskedLM, DistilBertConfig, DistilBertForMaskedLM
 
 import core
@@ -180,10 +182,15 @@ def init_from_teacher(student, teacher, offset):
     return names
 
 
+PROJECTION = "distill_projection.safetensors"  # the projection's weights, beside the student's in best/ and last/
+
+
 class Student(torch.nn.Module):
     """What core.train trains: the DistilBERT masked LM and, for a teacher of another width, a projection of its
-    last hidden states to the teacher's width. Both are optimised and saved in last/state (exact resume);
-    save_pretrained writes the DistilBERT alone, so best/ and last/ load as a plain DistilBertForMaskedLM."""
+    last hidden states to the teacher's width. Both are optimised and saved. state_dict() uses the DistilBERT's own
+    names (and projection.*), and save_pretrained writes the DistilBERT alone as model.safetensors (best/ and last/
+    load as a plain DistilBertForMaskedLM) and the projection beside it in distill_projection.safetensors: a
+    checkpoint's weight files are then exactly this module's state, which is what core reads back to resume."""
 
     def __init__(self, model, teacher_dim, with_hidden):
         super().__init__()
@@ -198,10 +205,35 @@ class Student(torch.nn.Module):
         hidden = out.hidden_states[-1] if self.with_hidden else None
         return {"logits": out.logits, "hidden": hidden if self.projection is None else self.projection(hidden)}
 
+    def state_dict(self, *args, destination=None, prefix="", keep_vars=False):
+        state = self.model.state_dict(prefix=prefix, keep_vars=keep_vars)
+        if self.projection is not None:
+            state.update(self.projection.state_dict(prefix=f"{prefix}projection.", keep_vars=keep_vars))
+        return state
+
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        ours = {k[len("projection."):]: v for k, v in state_dict.items() if k.startswith("projection.")}
+        found = self.model.load_state_dict({k: v for k, v in state_dict.items() if not k.startswith("projection.")},
+                                           strict=False, assign=assign)
+        missing, unexpected = list(found.missing_keys), list(found.unexpected_keys)
+        if self.projection is None:
+            unexpected += [f"projection.{k}" for k in ours]
+        else:
+            found = self.projection.load_state_dict(ours, strict=False, assign=assign)
+            missing += [f"projection.{k}" for k in found.missing_keys]
+            unexpected += [f"projection.{k}" for k in found.unexpected_keys]
+        if strict and (missing or unexpected):
+            raise RuntimeError(f"Student: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        return torch.nn.modules.module._IncompatibleKeys(missing, unexpected)
+
     def save_pretrained(self, path, state_dict=None, **kwargs):
-        if state_dict is not None:  # core passes the gathered state of the whole module: keep the student's
-            state_dict = {k[len("model."):]: v for k, v in state_dict.items() if k.startswith("model.")}
-        self.model.save_pretrained(path, state_dict=state_dict, **kwargs)
+        if state_dict is not None:  # gathered (FSDP, DeepSpeed): names may carry this module's "model."
+            state_dict = {k[len("model."):] if k.startswith("model.") else k: v for k, v in state_dict.items()}
+        projection = {k: v for k, v in (state_dict or self.state_dict()).items() if k.startswith("projection.")}
+        self.model.save_pretrained(path, state_dict=state_dict and {k: v for k, v in state_dict.items()
+                                                                    if not k.startswith("projection.")}, **kwargs)
+        if projection and kwargs.get("is_main_process", True):
+            save_file({k: v.detach().cpu().contiguous() for k, v in projection.items()}, str(Path(path) / PROJECTION))
 
     def gradient_checkpointing_enable(self, **kwargs):
         self.model.gradient_checkpointing_enable(**kwargs)

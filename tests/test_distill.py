@@ -203,10 +203,11 @@ def test_end_to_end_logs_each_term_and_writes_distilbert_folders(bert_run, teach
     embeddings = model.distilbert.embeddings
     assert torch.equal(embeddings.position_embeddings.weight, folded_positions(t))
     assert not torch.equal(embeddings.word_embeddings.weight, t["bert.embeddings.word_embeddings.weight"])  # trained
-    # the teacher stays out of last/state: one model there, the student's tensors only
-    state = load_file(str(out / "last" / "state" / "model.safetensors"))
-    assert not (out / "last" / "state" / "model_1.safetensors").exists()
-    assert all(k.startswith("model.") for k in state) and not any("projection" in k for k in state)
+    # the teacher stays out of last/: its weights are the student's alone, and so is the optimizer's state
+    assert sorted(p.name for p in (out / "last").rglob("*.safetensors")) == ["model.safetensors",
+                                                                             "optimizer.safetensors"]
+    moments = load_file(str(out / "last" / "state" / "optimizer.safetensors"))
+    assert len({k.split(".")[0] for k in moments}) <= len(list(model.parameters()))
     results = json.loads((out / "eval_results.json").read_text())
     assert results["perplexity"] == pytest.approx(best["perplexity"], rel=1e-5)  # best/ reloaded: same number
     assert results["teacher_parameters"] > results["parameters"] > 0 and results["teacher_perplexity"] > 1
@@ -238,8 +239,9 @@ def test_roberta_teacher(teachers, corpus, tmp_path):
 
 
 def test_random_init_with_projection_resumes_exactly(tiny_bert, corpus, tmp_path):
-    """A teacher of width 32, a student of 16: the cosine goes through a learned projection, which last/state
-    keeps (the resumed run ends bitwise where the uninterrupted one does) and best/ leaves out. Dropout on."""
+    """A teacher of width 32, a student of 16: the cosine goes through a learned projection, which last/ keeps
+    beside the student (the resumed run ends bitwise where the uninterrupted one does) and never inside the student's
+    model.safetensors. Dropout on."""
     common = ["--student_init", "random",
               "--config_overrides", "n_layers=1,dim=16,hidden_dim=32,n_heads=2,max_position_embeddings=64",
               "--max_train_steps", 6, "--eval_steps", 2, "--logging_steps", 1]
@@ -253,7 +255,9 @@ def test_random_init_with_projection_resumes_exactly(tiny_bert, corpus, tmp_path
     assert json.loads((killed / "last" / "training_state.json").read_text())["completed_steps"] == 4
     resumed = launch(killed, "--resume_from_checkpoint", "auto")
     assert resumed.returncode == 0 and "resumed from" in resumed.stdout, resumed.stderr[-2000:]
-    a, b = (load_file(str(d / "last" / "state" / "model.safetensors")) for d in (full, killed))
+    weights = lambda d: {**load_file(str(d / "last" / "model.safetensors")),
+                         **load_file(str(d / "last" / distill.PROJECTION))}
+    a, b = weights(full), weights(killed)
     assert a["projection.weight"].shape == (32, 16) and a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert json.loads((full / "log.json").read_text()) == json.loads((killed / "log.json").read_text())

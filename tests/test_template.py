@@ -11,11 +11,27 @@ from conftest import ROOT, run
 import train
 
 
+def local_modules(name, found=None):
+    """name and, recursively, the modules of the repository's top level that it imports."""
+    import ast
+
+    found = found if found is not None else []
+    found.append(name)
+    for node in ast.walk(ast.parse((ROOT / f"{name}.py").read_text())):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+        for module in names:
+            if (ROOT / f"{module}.py").exists() and module not in found:
+                local_modules(module, found)
+    return found
+
+
 def test_copied_template_trains_and_continues(tiny_bert, topic_data, tmp_path):
     project = tmp_path / "my_task"
     shutil.copytree(ROOT / "model", project / "model")
     shutil.copy(ROOT / "train.py", project)
-    shutil.copy(ROOT / "core.py", project)
+    for module in local_modules("core"):  # core.py and the repository's modules it imports (checkpoint, files)
+        shutil.copy(ROOT / f"{module}.py", project)
     common = ["--model_name_or_path", str(tiny_bert), "--train_file", str(topic_data / "train.jsonl"),
               "--validation_file", str(topic_data / "valid.jsonl"), "--output_dir", "out", "--report_to", "none",
               "--learning_rate", "3e-3"]

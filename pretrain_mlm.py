@@ -238,6 +238,16 @@ def save_tokenizer(args, folder):
           f"{tokens / words:.3f} tokens per word on {len(sample)} lines -> {folder}")
 
 
+def resume_folder(args):
+    """The last/ a resume continues from (as core.train finds it), or None."""
+    if not args.resume_from_checkpoint:
+        return None
+    auto = args.resume_from_checkpoint == "auto"
+    folder = Path(args.output_dir) / "last" if auto else Path(args.resume_from_checkpoint)
+    folder = folder / "last" if (folder / "last" / "state").is_dir() else folder
+    return folder if (folder / "state").is_dir() else None
+
+
 def swap_in(staged, final):
     """staged/ becomes final/, replacing it (a kill between the two steps leaves staged/, which a resume reads)."""
     shutil.rmtree(final, ignore_errors=True)
@@ -602,10 +612,13 @@ def main(argv=None):
     if model_type:
         new_config(args, values, model_type, None, None)  # the config's values and --config_overrides
     # a trained tokenizer is staged in tokenizer.new and moved to tokenizer/ only when training has saved best/ and
-    # last/ (which hold it too): a run that fails early leaves an earlier run's tokenizer/ as it was
+    # last/ (which hold it too): a run that fails early leaves an earlier run's tokenizer/ as it was. A resumed run
+    # takes its checkpoint's own tokenizer (or, killed before its first checkpoint, the staged one)
     staged, final = out / "tokenizer.new", out / "tokenizer"
-    kept = next((f for f in (staged, final) if f.is_dir()), None) \
-        if args.train_tokenizer and args.resume_from_checkpoint and not args.tokenizer_only else None
+    kept = None
+    if args.train_tokenizer and args.resume_from_checkpoint and not args.tokenizer_only:
+        kept = next((f for f in (resume_folder(args), staged, final) if f and (f / "tokenizer_config.json").is_file()),
+                    None)
     if args.train_tokenizer and not kept:  # never over an earlier tokenizer unless asked
         core.refuse_existing([final], args.overwrite_output_dir)
     tokenizer = None
@@ -667,7 +680,12 @@ def main(argv=None):
     best = core.train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, collate_fn, evaluate=evaluate,
                       compute_loss=compute_loss)
     if args.train_tokenizer and accelerator.is_main_process and staged.is_dir():
-        swap_in(staged, final)  # best/ and last/ are saved: the new run's tokenizer takes the old one's place
+        # best/ and last/ are saved: this run's tokenizer takes the old one's place (a staged one that is not this
+        # run's was left by a run that failed before its first checkpoint)
+        if kept in (None, staged) or load_tokenizer(staged, "--train_tokenizer").get_vocab() == tokenizer.get_vocab():
+            swap_in(staged, final)
+        else:
+            shutil.rmtree(staged)
     total = lambda x: accelerator.reduce(torch.as_tensor(x, device=accelerator.device).float(), "sum").item()
     real, positions = total(clock["real"]), total(clock["positions"])
     results = {"train_tokens": int(real), "train_seconds": time.perf_counter() - start,  # this run's part

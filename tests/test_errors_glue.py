@@ -10,7 +10,6 @@ import fixtures_glue
 import glue
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-DEFERRED = pytest.mark.xfail(reason="core defers deletion", strict=False)
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +162,6 @@ CASES = [
 ]
 TRAIN = {c[0] for c in CASES if "--do_train" in c[2] and c[0] not in (
     "nothing-to-do", "predict-without-test-file", "diagnostic-without-mnli")}
-AFTER_SETUP = set()  # cases that fail after core.setup, which today deletes the old run at once
 
 
 def fill(value, ctx, folder):
@@ -177,8 +175,7 @@ def params():
     for name, files, argv, needles in CASES:
         yield pytest.param(name, files, argv, needles, False, id=name)
         if name in TRAIN:
-            marks = [DEFERRED] if name in AFTER_SETUP else []
-            yield pytest.param(name, files, argv, needles, True, id=f"{name}-overwrite", marks=marks)
+            yield pytest.param(name, files, argv, needles, True, id=f"{name}-overwrite")
 
 
 @pytest.mark.parametrize("name, files, argv, needles, overwrite", params())
@@ -189,9 +186,7 @@ def test_bad_input(ctx, tmp_path, capfd, name, files, argv, needles, overwrite):
     argv = [fill(a, ctx, tmp_path) for a in argv]
     if "--model" not in argv:
         argv += ["--model", ctx["model"]]
-    # a case that fails after core.setup would meet its refusal of the finished run first: a fresh folder then
-    out = tmp_path / "out" if name in AFTER_SETUP and not overwrite else ctx["run"]
-    argv += ["--output_dir", str(out), "--report_to", "none", *(["--overwrite_output_dir"] * overwrite)]
+    argv += ["--output_dir", str(ctx["run"]), "--report_to", "none", *(["--overwrite_output_dir"] * overwrite)]
     expect_error(capfd, glue.main, argv, *(fill(n, ctx, tmp_path) for n in needles), run_dir=ctx["run"])
 
 

@@ -11,7 +11,6 @@ import fixtures_squad
 import squad
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-DEFERRED = pytest.mark.xfail(reason="core defers deletion", strict=False)
 SMALL = ["--max_seq_length", "40", "--doc_stride", "8", "--max_query_length", "12"]
 
 
@@ -169,7 +168,6 @@ CASES = [
     ("model-without-tokenizer", {}, ["--train_file", "{train}", "--model", "{notokenizer}"],
      ["{notokenizer}: its tokenizer has no vocabulary"]),
 ]
-AFTER_SETUP = set()  # cases that fail after core.setup, which today deletes the old run at once
 
 
 def fill(value, ctx, folder):
@@ -183,8 +181,7 @@ def params():
     for name, files, argv, needles in CASES:
         yield pytest.param(name, files, argv, needles, False, id=name)
         if "--train_file" in argv and "--evaluate_only" not in argv:
-            marks = [DEFERRED] if name in AFTER_SETUP else []
-            yield pytest.param(name, files, argv, needles, True, id=f"{name}-overwrite", marks=marks)
+            yield pytest.param(name, files, argv, needles, True, id=f"{name}-overwrite")
 
 
 @pytest.mark.parametrize("name, files, argv, needles, overwrite", params())

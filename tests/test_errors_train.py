@@ -10,7 +10,6 @@ from bad_input import expect_error
 import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-DEFERRED = pytest.mark.xfail(reason="core defers deletion", strict=False)
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from transformers import SchedulerType, get_scheduler
 from transformers.utils import logging as hf_logging
 
 import checkpoint
-from files import cached, cached_dataset, write_json, write_text  # noqa: F401 (the scripts' one cache and write)
+from files import cache_root, cached, cached_dataset, write_json, write_text  # noqa: F401 (the one cache and write)
 
 hf_logging.set_verbosity_error()  # quiet by default: no load-report tables or per-save notices on stderr
 RUN_FILES = ("best", "last", "log.json", "training_state.json", "runs")

@@ -100,6 +100,7 @@ def cached(folder, build, write, read, accelerator, overwrite=False, what="featu
         write_manifest(tmp, tmp / CACHE_MANIFEST, key=folder.name)
         shutil.rmtree(folder, ignore_errors=True)  # a stale or damaged one
         os.replace(tmp, folder)
+        obj = read(folder)  # what every later run reads, not what build() left in memory or in scratch files
     accelerator.wait_for_everyone()
     return obj
 

@@ -382,38 +382,34 @@ def fixed_masks(batch, indices, seed, specials, mask_id, vocab_size, probability
 
 def load_corpus(args, tokenizer, seq, vocab_size, accelerator):
     """(train, eval) datasets of token blocks (or lines); eval rows hold fixed masked input_ids and labels.
-    Tokenized data is cached under --cache_dir, keyed by the files, tokenizer and settings."""
-    from datasets import config as datasets_config, load_dataset
+    Tokenized data is cached (core.cached: verified on every load, rebuilt when damaged) under --cache_dir, keyed by
+    the files, tokenizer and settings; a hit never reads the text again. A --streaming corpus is read as it goes."""
+    import datasets
 
-    load = lambda files, streaming: load_dataset("json" if files[0].endswith(".jsonl") else "text", data_files=files,
-                                                 split="train", streaming=streaming, cache_dir=args.cache_dir)
-    train = load(args.train_file, args.streaming)
-    evaluation = load([args.validation_file], False) if args.validation_file else None
-    if evaluation is None and args.validation_split_percentage > 0:
-        if args.streaming:
-            core.fail("--streaming cannot sample a validation split: give --validation_file or "
-                      "--validation_split_percentage 0")
-        try:  # a seeded random sample of lines, not the first ones
-            split = train.train_test_split(test_size=args.validation_split_percentage / 100, seed=args.seed)
-        except ValueError as e:
-            core.fail(f"--validation_split_percentage {args.validation_split_percentage}: {e}")
-        train, evaluation = split["train"], split["test"]
+    # a build reads the text afresh: the datasets library's own cache of it is never trusted
+    load = lambda files, streaming: datasets.load_dataset(
+        "json" if files[0].endswith(".jsonl") else "text", data_files=files, split="train", streaming=streaming,
+        cache_dir=args.cache_dir, **({} if streaming else {"download_mode": "force_redownload"}))
+    if args.streaming and not args.validation_file and args.validation_split_percentage > 0:
+        core.fail("--streaming cannot sample a validation split: give --validation_file or "
+                  "--validation_split_percentage 0")
     files = [*args.train_file, *([args.validation_file] if args.validation_file else [])]
     key = hashlib.sha256(json.dumps([
         [(str(Path(f).resolve()), os.path.getsize(f), os.path.getmtime(f)) for f in files],
         tokenizer.backend_tokenizer.to_str(), seq, vocab_size, args.line_by_line, args.whole_word_mask,
-        args.mlm_probability, args.validation_split_percentage, args.seed]).encode()).hexdigest()[:16]
-    cache = Path(args.cache_dir or datasets_config.HF_DATASETS_CACHE) / "pretrain_mlm"
-    cache.mkdir(parents=True, exist_ok=True)
+        args.mlm_probability, args.validation_split_percentage, args.seed, 2]).encode()).hexdigest()[:16]
     cls = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
     sep = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
     masks = dict(seed=args.seed, specials=torch.tensor(tokenizer.all_special_ids), mask_id=tokenizer.mask_token_id,
                  vocab_size=vocab_size, probability=args.mlm_probability)
+    # --cache_dir is the datasets library's cache here too (the raw text of a --streaming read): a folder of it
+    root = Path(args.cache_dir) / "pretrain_mlm" if args.cache_dir else core.cache_root(None, "pretrain_mlm")
+    scratch = root / f"building-{key}"  # map's files while building
 
     def prepare(ds, name, streaming=False):
-        opts = lambda step: {} if streaming else dict(  # a second run loads these files instead of tokenizing
-            num_proc=args.preprocessing_num_workers, cache_file_name=str(cache / f"{key}-{name}-{step}.arrow"),
-            desc=f"{step} {name}")
+        opts = lambda step: {} if streaming else dict(  # on disk, not in memory: a corpus may be larger than RAM
+            num_proc=args.preprocessing_num_workers, cache_file_name=str(scratch / f"{name}-{step}.arrow"),
+            load_from_cache_file=False, desc=f"{step} {name}")
         ds = ds.map(encode, batched=True, remove_columns=ds.column_names or ["text"], **opts("tokenize"),
                     fn_kwargs=dict(tokenizer=tokenizer, seq=seq, line_by_line=args.line_by_line,
                                    whole_word=args.whole_word_mask))
@@ -431,14 +427,34 @@ def load_corpus(args, tokenizer, seq, vocab_size, accelerator):
                         **opts("mask"))
         return ds
 
-    with accelerator.main_process_first():  # the others then read the cache
-        train = prepare(train, "train", args.streaming)
-        evaluation = prepare(evaluation, "eval") if evaluation is not None else None
-    if args.streaming:  # core's set_epoch reshuffles it each pass
-        train = train.shuffle(seed=args.seed, buffer_size=10_000)
-        train = train.take(args.max_train_samples) if args.max_train_samples > 0 else train
-    else:
-        train = core.limit(train, args.max_train_samples)
+    def build():
+        train = load(args.train_file, False)
+        evaluation = load([args.validation_file], False) if args.validation_file else None
+        if evaluation is None and args.validation_split_percentage > 0:
+            try:  # a seeded random sample of lines, not the first ones
+                split = train.train_test_split(test_size=args.validation_split_percentage / 100, seed=args.seed)
+            except ValueError as e:
+                core.fail(f"--validation_split_percentage {args.validation_split_percentage}: {e}")
+            train, evaluation = split["train"], split["test"]
+        return {"train": prepare(train, "train"), **({"eval": prepare(evaluation, "eval")} if evaluation else {})}
+
+    def write(parts, folder):
+        for name, ds in parts.items():
+            ds.save_to_disk(str(folder / name))
+
+    read = lambda folder: {p.name: datasets.load_from_disk(str(p)) for p in folder.iterdir() if p.is_dir()}
+    try:
+        if args.streaming:
+            train = prepare(load(args.train_file, True), "train", streaming=True)
+            evaluation = prepare(load([args.validation_file], False), "eval") if args.validation_file else None
+            train = train.shuffle(seed=args.seed, buffer_size=10_000)  # core's set_epoch reshuffles it each pass
+            train = train.take(args.max_train_samples) if args.max_train_samples > 0 else train
+        else:
+            parts = core.cached(root / key, build, write, read, accelerator, what="token blocks")
+            train, evaluation = core.limit(parts["train"], args.max_train_samples), parts.get("eval")
+    finally:  # what is kept is in the cache (or, streamed, in memory)
+        if accelerator.is_main_process and not args.streaming:
+            shutil.rmtree(scratch, ignore_errors=True)
     return train, evaluation if evaluation is None else core.limit(evaluation, args.max_eval_samples)
 
 

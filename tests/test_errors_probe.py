@@ -91,7 +91,8 @@ def test_a_damaged_cache_is_rebuilt_with_a_notice(damage, run, sst2, tiny_bert, 
     assert f"notice: the cache {dev} does not verify (" in out and "); building it again" in out, out
     assert out.count("features loaded from") == (0 if damage == "swapped folders" else 1)
     assert again["models"] == run.results["models"]  # the same features again, so the same probes and scores
-    assert probe.core._cache_problem(dev) is None  # and a cache that verifies now
+    import files
+    assert files.manifest_problems(dev, dev / files.CACHE_MANIFEST, key=dev.name) == []  # a cache that verifies now
 
 
 def test_the_cache_is_read_without_the_model_and_overwrite_cache_rebuilds(run, sst2, tiny_bert, tmp_path, capsys,

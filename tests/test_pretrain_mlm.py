@@ -264,6 +264,11 @@ def test_second_run_reads_the_tokenization_cache(corpus, tiny_bert, tmp_path, mo
     assert calls == []  # nothing tokenized
     # other eval batches, same fixed masks: perplexity is over tokens, so it does not move
     assert second["perplexity"] == pytest.approx(first["perplexity"], rel=1e-5)
+    # a damaged cache (garbage of the same size in the eval blocks) is found, rebuilt with a notice, same result
+    arrow = next((tmp_path / "cache" / "pretrain_mlm").glob("*/eval/*.arrow"))
+    arrow.write_bytes(bytes(arrow.stat().st_size))
+    third = pretrain_mlm.main(mlm_args(corpus, tmp_path / "c", "--max_train_steps", 3, tokenizer=tiny_bert))
+    assert calls and third["perplexity"] == pytest.approx(first["perplexity"], rel=1e-5)
 
 
 def test_exact_resume_after_sigkill(corpus, tiny_bert, tmp_path):
@@ -344,7 +349,7 @@ def test_wikitext2_tokenize_pack_and_train_a_few_steps(tmp_path):
     texts = [l.strip() for l in lines if l.strip()]
     assert len(texts) == 2891  # blank lines dropped
     tokens = sum(map(len, tok(texts, add_special_tokens=False)["input_ids"])) + len(texts)  # + one [SEP] per line
-    blocks = sum(len(Dataset.from_file(str(p))) for p in (tmp_path / "c" / "pretrain_mlm").glob("*-train-pack*.arrow"))
+    blocks = sum(len(Dataset.from_file(str(p))) for p in (tmp_path / "c" / "pretrain_mlm").glob("*/train/*.arrow"))
     # two processes pack one half each (< 10,000 lines): only their last partial blocks are dropped
     assert tokens // 126 - 1 <= blocks <= tokens // 126
 

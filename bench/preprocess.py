@@ -229,7 +229,7 @@ def reference_ner(path, tokenizer, cache, timers):
 # --- ours: the functions squad.py and ner.py call, in the order they call them
 def ours_squad(path, tokenizer, training, args, accelerator, timers):
     import squad
-    args.max_seq_length = min(args.max_seq_length, tokenizer.model_max_length)  # as squad.main() does
+    args.max_seq_length = min(args.max_seq_length or 384, tokenizer.model_max_length)  # as squad.main() does
     start = time.perf_counter()
     examples = squad.read_squad(path)
     examples = squad.check_answers(examples, "training data" if training else "validation data", training)

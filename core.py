@@ -34,6 +34,8 @@ from files import cache_root, cached, cached_dataset, write_json, write_text  # 
 
 hf_logging.set_verbosity_error()  # quiet by default: no load-report tables or per-save notices on stderr
 RUN_FILES = ("best", "last", "log.json", "training_state.json", "runs")
+TRACKERS = {"tensorboard": ("tensorboardX", "tensorboard"), "wandb": ("wandb",), "mlflow": ("mlflow",),
+            "comet_ml": ("comet_ml",), "aim": ("aim",), "clearml": ("clearml",), "dvclive": ("dvclive",)}
 SCHEDULERS = [s.value for s in SchedulerType if s.value not in ("reduce_lr_on_plateau", "greedy")]
 
 
@@ -49,7 +51,8 @@ def add_args(parser):
     g.add_argument("--output_dir", default="out", help="where best/, last/, log.json and runs/ go (default: %(default)s)")
     g.add_argument("--overwrite_output_dir", action="store_true", help="replace a run already in output_dir (default: refuse)")
     g.add_argument("--num_train_epochs", type=int, default=3, help="epochs (default: %(default)s)")
-    g.add_argument("--max_train_steps", type=int, default=-1, help="optimizer steps; overrides epochs (default: %(default)s = off)")
+    g.add_argument("--max_train_steps", "--max_steps", type=int, default=-1,
+                   help="optimizer steps; overrides epochs (default: %(default)s = off)")
     g.add_argument("--per_device_train_batch_size", type=int, default=8, help="(default: %(default)s)")
     g.add_argument("--per_device_eval_batch_size", type=int, default=32, help="(default: %(default)s)")
     g.add_argument("--gradient_accumulation_steps", type=int, default=1, help="micro-batches per optimizer step (default: %(default)s)")
@@ -60,10 +63,13 @@ def add_args(parser):
     g.add_argument("--adam_epsilon", type=float, default=1e-8, help="(default: %(default)s)")
     g.add_argument("--max_grad_norm", type=float, default=1.0, help="gradient clipping (default: %(default)s; 0 = off)")
     g.add_argument("--lr_scheduler_type", default="linear", choices=SCHEDULERS, help="(default: %(default)s)")
-    g.add_argument("--num_warmup_steps", type=int, default=0, help="warmup steps (default: %(default)s = use --warmup_ratio)")
+    g.add_argument("--num_warmup_steps", "--warmup_steps", type=int, default=0,
+                   help="warmup steps (default: %(default)s = use --warmup_ratio)")
     g.add_argument("--warmup_ratio", type=float, default=0.0, help="warmup as a share of all steps (default: %(default)s)")
     g.add_argument("--seed", type=int, default=42, help="seed for init, data order and dropout (default: %(default)s)")
     g.add_argument("--mixed_precision", default="no", choices=["no", "fp16", "bf16"], help="(default: %(default)s)")
+    g.add_argument("--bf16", dest="mixed_precision", action="store_const", const="bf16", help="= --mixed_precision bf16")
+    g.add_argument("--fp16", dest="mixed_precision", action="store_const", const="fp16", help="= --mixed_precision fp16")
     g.add_argument("--eval_steps", type=int, default=0, help="evaluate and save every N steps (default: %(default)s = every epoch)")
     g.add_argument("--logging_steps", type=int, default=10, help="log loss and lr every N steps (default: %(default)s)")
     g.add_argument("--metric_for_best_model", default="loss", help="eval metric that picks best/ (default: %(default)s)")
@@ -75,7 +81,13 @@ def add_args(parser):
     g.add_argument("--resume_inexact", action="store_true",
                    help="resume even when part of last/state is missing or damaged: restore what verifies, start the "
                         "rest afresh, with a warning (default: off = refuse, naming the file)")
-    g.add_argument("--report_to", default="tensorboard", choices=["tensorboard", "none"], help="(default: %(default)s)")
+    g.add_argument("--save_steps", type=int, default=0, help="also keep output_dir/checkpoint-STEP/ every N steps, "
+                   "loadable, evaluable and resumable like last/ (default: %(default)s = off)")
+    g.add_argument("--save_total_limit", type=int, default=0,
+                   help="keep only the newest N checkpoint-STEP/ folders (default: %(default)s = all)")
+    g.add_argument("--report_to", default="tensorboard",
+                   help=f"trackers, comma-separated, through Accelerate: {', '.join(TRACKERS)}, all (the installed "
+                        "ones) or none (default: %(default)s, events in output_dir/runs)")
     g.add_argument("--max_train_samples", type=int, default=-1, help="use the first N training examples (default: %(default)s = all)")
     g.add_argument("--max_eval_samples", type=int, default=-1, help="use the first N eval examples (default: %(default)s = all)")
     g.add_argument("--group_by_length", action="store_true", help="batch examples of similar length (default: off)")
@@ -90,7 +102,7 @@ def check_args(args):
     positive = ["per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
                 "logging_steps"]
     at_least_zero = ["learning_rate", "weight_decay", "max_grad_norm", "num_warmup_steps", "eval_steps",
-                     "early_stopping_patience", "dataloader_num_workers"]
+                     "early_stopping_patience", "dataloader_num_workers", "save_steps", "save_total_limit"]
     for name in positive:
         if getattr(args, name) < 1:
             fail(f"--{name} {getattr(args, name)}: expected a whole number of at least 1")
@@ -107,6 +119,25 @@ def check_args(args):
             fail(f"--{name} {getattr(args, name)}: expected a number in [0, 1)")
     if not 0 < args.adam_epsilon < math.inf:
         fail(f"--adam_epsilon {args.adam_epsilon}: expected a positive number")
+    trackers(args.report_to)
+
+
+def trackers(report_to):
+    """--report_to as Accelerate tracker names; one line for an unknown one or one whose package is missing."""
+    import importlib.util
+    installed = lambda name: any(importlib.util.find_spec(p) for p in TRACKERS[name])
+    names = [n.strip() for n in report_to.split(",") if n.strip()]
+    if names in ([], ["none"]):
+        return []
+    if names == ["all"]:
+        return [n for n in TRACKERS if installed(n)]
+    for name in names:
+        if name not in TRACKERS:
+            fail(f"--report_to {name}: expected {', '.join(TRACKERS)}, all or none")
+        if not installed(name):
+            fail(f"--report_to {name}: the {TRACKERS[name][0]} package is not installed (pip install "
+                 f"{TRACKERS[name][0]}), or choose --report_to none")
+    return names
 
 
 def check_output_dir(out):
@@ -129,7 +160,8 @@ def setup(args, training=True):
     GradientState._reset_state()
     # cpu=True where there is no accelerator: then `accelerate launch --num_processes 2` runs on gloo
     accelerator = Accelerator(gradient_accumulation_steps=args.gradient_accumulation_steps,
-                              mixed_precision=args.mixed_precision, cpu=not torch.accelerator.is_available())
+                              mixed_precision=args.mixed_precision, cpu=not torch.accelerator.is_available(),
+                              log_with=trackers(args.report_to) or None, project_dir=args.output_dir)
     out = Path(args.output_dir)
     check_output_dir(out)
     if accelerator.is_main_process:
@@ -290,25 +322,42 @@ def check_max_seq_length(value, config, flag="--max_seq_length"):
         fail(f"{flag} {value}: the model holds at most {positions} positions")
 
 
+TASKS = {"ForTokenClassification": "token-classification", "ForSequenceClassification": "text-classification",
+         "ForQuestionAnswering": "question-answering", "ForMaskedLM": "fill-mask"}
+
+
 def model_card(args, metrics, model):
+    """README.md for a saved folder, hub-ready: metadata (base_model only when it is a hub id, model-index with the
+    metrics), what it was trained from and on, the hyper-parameters and the command."""
     arch = (model.config.architectures or [type(model).__name__])[0]
-    data = [f"{k}: `{getattr(args, k)}`" for k in ("dataset_name", "task_name", "train_file", "validation_file")
+    text = lambda v: ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+    base = args.model_name_or_path
+    local = base is not None and Path(base).expanduser().exists()
+    data = [f"{k}: `{text(getattr(args, k))}`" for k in ("dataset_name", "task_name", "train_file", "validation_file")
             if getattr(args, k, None)]
+    data += [f"{k}: {getattr(args, k)}" for k in ("max_train_samples", "max_eval_samples")
+             if getattr(args, k, -1) and getattr(args, k, -1) > 0]
     hyper = ["learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs",
              "max_train_steps", "weight_decay", "lr_scheduler_type", "num_warmup_steps", "warmup_ratio",
              "mixed_precision", "seed"]
-    lines = ["---", "library_name: transformers"]
-    if args.model_name_or_path:
-        lines.append(f"base_model: {args.model_name_or_path}")
-    lines += ["---", "", f"# {Path(args.output_dir).name}", "",
-              f"`{arch}` fine-tuned from `{args.model_name_or_path or 'scratch'}`.", "", "## Data", ""]
+    task = next((t for suffix, t in TASKS.items() if arch.endswith(suffix)), "other")
+    dataset = getattr(args, "dataset_name", None) or getattr(args, "task_name", None) or "custom"
+    scores = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float))]
+    lines = ["---", "library_name: transformers", *([f"base_model: {base}"] if base and not local else [])]
+    if scores:
+        lines += ["model-index:", f"- name: {Path(args.output_dir).name}", "  results:",
+                  f"  - task: {{type: {task}}}", f"    dataset: {{name: {dataset}, type: {dataset}}}", "    metrics:"]
+        lines += [f"    - {{name: {k}, type: {k}, value: {v}}}" for k, v in scores]
+    origin = ("trained from scratch (random initialisation)" if not base else
+              f"fine-tuned from a local model (`{Path(base).name}`)" if local else f"fine-tuned from `{base}`")
+    lines += ["---", "", f"# {Path(args.output_dir).name}", "", f"`{arch}`, {origin}.", "", "## Data", ""]
     lines += [f"- {d}" for d in data] or ["- (see command line)"]
     lines += ["", "## Hyper-parameters", "", "| name | value |", "|---|---|"]
-    lines += [f"| {k} | {getattr(args, k)} |" for k in hyper]
-    if sys.argv[0].endswith(".py") and "pytest" not in sys.argv[0]:
-        lines += ["", "## Command", "", "```", "accelerate launch " + shlex.join(sys.argv), "```"]
-    lines += ["",
-              "## Evaluation (validation set)", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {text(getattr(args, k))} |" for k in hyper]
+    if Path(sys.argv[0]).resolve().parent == Path(__file__).resolve().parent:  # run as one of this project's scripts
+        lines += ["", "## Command", "", "```", "accelerate launch " + shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+                  "```"]
+    lines += ["", "## Evaluation (validation set)", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]
     return "\n".join(lines) + "\n"
 
@@ -342,19 +391,19 @@ def _loss(model, batch, compute_loss):
 
 
 class Log:
-    """log.json (rewritten at every record, so a crash keeps the history) and tensorboard events; the main process
-    writes, the others keep nothing. Resuming drops what a killed run logged after its checkpoint."""
+    """log.json (rewritten at every record, so a crash keeps the history) and the --report_to trackers (through
+    Accelerate; tensorboard events in output_dir/runs); the main process writes. Resuming drops what a killed run
+    logged after its checkpoint, in log.json and in the tensorboard events."""
 
     def __init__(self, args, accelerator, resumed_step):
-        out, self.main, self.writer = Path(args.output_dir), accelerator.is_main_process, None
-        self.path, self.data = out / "log.json", {"steps": []}
+        self.accelerator, self.main = accelerator, accelerator.is_main_process
+        self.path, self.data = Path(args.output_dir) / "log.json", {"steps": []}
         if resumed_step is not None and self.path.exists():
             data = json.loads(self.path.read_text(encoding="utf-8"))
             data["steps"] = [r for r in data.get("steps", []) if r["step"] <= resumed_step]
             self.data = data
-        if self.main and args.report_to == "tensorboard":
-            from tensorboardX import SummaryWriter
-            self.writer = SummaryWriter(str(out / "runs"), purge_step=None if resumed_step is None else resumed_step + 1)
+        purge = {} if resumed_step is None else {"purge_step": resumed_step + 1}
+        accelerator.init_trackers("runs", init_kwargs={"tensorboard": purge})
 
     def forget_epochs_after(self, epoch):
         self.data = {k: v for k, v in self.data.items() if not k.startswith("Epoch ") or int(k.split()[1]) <= epoch}
@@ -365,9 +414,8 @@ class Log:
         self.data["steps"].append({"step": step, **entry})
         if epoch is not None:
             self.data.setdefault(f"Epoch {epoch}", {})[part] = entry
-        for k, v in entry.items():
-            if self.writer and isinstance(v, (int, float)):
-                self.writer.add_scalar(f"{'eval' if part == 'valid_log' else 'train'}/{k}", v, step)
+        prefix = "eval" if part == "valid_log" else "train"
+        self.accelerator.log({f"{prefix}/{k}": v for k, v in entry.items() if isinstance(v, (int, float))}, step=step)
         self.save()
 
     def save(self):
@@ -375,8 +423,7 @@ class Log:
             write_json(self.path, {**{k: v for k, v in self.data.items() if k != "steps"}, "steps": self.data["steps"]})
 
     def close(self):
-        if self.writer:
-            self.writer.close()
+        self.accelerator.end_training()  # flushes and closes every tracker
 
 
 def _optimizer(args, accelerator, model):
@@ -417,6 +464,11 @@ def _resume(args, accelerator, model, optimizer, lr_scheduler, folder, state):
             warnings.simplefilter("ignore")  # "lr_scheduler.step() before optimizer.step()": on purpose here
             for _ in range(state["completed_steps"]):
                 lr_scheduler.step()
+    # the learning rate at the resumed step, from this run's plan: the same value when the plan is unchanged; a run
+    # extended with more epochs or steps continues on the longer schedule (no new warm-up)
+    rates = [base * rate(lr_scheduler.last_epoch) for base, rate in zip(lr_scheduler.base_lrs, lr_scheduler.lr_lambdas)]
+    for group, lr in zip(optimizer.param_groups, rates):
+        group["lr"] = lr
     if skipped:
         accelerator.print(f"warning: resumed without the {', '.join(skipped)} state of {folder} (damaged): "
                           "this run is no longer exactly the uninterrupted one")
@@ -517,6 +569,18 @@ def train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, coll
                 replacing = False
         return metrics
 
+    def save_checkpoint():
+        """output_dir/checkpoint-STEP/, a folder like last/; the oldest beyond --save_total_limit removed."""
+        snapshot = {"args": vars(args), **state}
+        try:
+            save(accelerator, model, tokenizer, out / f"checkpoint-{state['completed_steps']}", snapshot, args,
+                 optimizer, lr_scheduler)
+        except checkpoint.SaveError as e:
+            fail(f"{e}; {_kept(out, replacing)}")
+        kept = sorted(out.glob("checkpoint-*[0-9]"), key=lambda p: int(p.name.split("-")[1]))
+        for old in kept[:-args.save_total_limit] if main and args.save_total_limit else []:
+            shutil.rmtree(old)
+
     # --- loop
     first_bad = torch.tensor(-1, device=accelerator.device)  # first step with a non-finite loss, found without a sync
     running, running_count, done = torch.zeros((), device=accelerator.device), 0, state["completed_steps"] >= max_steps
@@ -560,8 +624,10 @@ def train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, coll
                 done = state["completed_steps"] >= max_steps
                 step = state["completed_steps"]
                 end = accelerator.gradient_state.end_of_dataloader
+                eval_now = (step % args.eval_steps == 0 or done) if args.eval_steps else (end or done)
+                checkpoint_now = bool(args.save_steps) and step % args.save_steps == 0
                 # every eval/save point is also a log point, so no partial loss window is lost on resume
-                if step % args.logging_steps == 0 or done or end or (args.eval_steps and step % args.eval_steps == 0):
+                if step % args.logging_steps == 0 or done or end or eval_now or checkpoint_now:
                     bad = accelerator.gather(first_bad.view(1))  # note: syncs, once per log; all processes stop together
                     if (bad >= 0).any():
                         bar.close()
@@ -578,8 +644,10 @@ def train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, coll
                 if end or done:
                     total, count = state["epoch_loss"]
                     log.data.setdefault(f"Epoch {epoch}", {})["train_log"] = {"loss": total / count}
-                if args.eval_steps and (step % args.eval_steps == 0 or done) or not args.eval_steps and (end or done):
+                if eval_now:
                     evaluate_and_save(epoch)
+                if checkpoint_now:
+                    save_checkpoint()
                 if done or (args.early_stopping_patience and state["evals_without_gain"] >= args.early_stopping_patience):
                     done = True
                     break

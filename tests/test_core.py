@@ -62,7 +62,12 @@ def test_outputs_layout_logs_and_model_card(tiny_bert, topic_data, tmp_path):
     assert (out / "test_results.json").exists()
     assert len((out / "predictions_test.jsonl").read_text().splitlines()) == 24
     card = (out / "best" / "README.md").read_text()
-    assert f"base_model: {tiny_bert}" in card and "| learning_rate | 0.003 |" in card
+    import yaml
+    meta = yaml.safe_load(card.split("---")[1])
+    assert "base_model" not in meta and str(tiny_bert) not in card  # a local path is no hub id
+    assert f"fine-tuned from a local model (`{tiny_bert.name}`)" in card and "| learning_rate | 0.003 |" in card
+    results = meta["model-index"][0]["results"][0]
+    assert {m["name"]: m["value"] for m in results["metrics"]}["loss"] == pytest.approx(best["loss"])
     assert f"| loss | {best['loss']:.4f} |" in card
 
 
@@ -260,3 +265,42 @@ def test_streamed_training_set_restarts_until_max_steps(tiny_bert, topic_data, t
     args.max_train_steps = -1
     with pytest.raises(SystemExit):
         core.train(args, accelerator, Model.from_encoder(config), tokenizer, Stream(), None, Collator(tokenizer))
+
+
+def test_trainer_spellings_checkpoints_and_their_limit(tiny_bert, topic_data, tmp_path):
+    out = tmp_path / "out"
+    train.main(args_for(tiny_bert, topic_data, out, "--max_steps", 7, "--warmup_steps", 2, "--bf16",
+                        "--save_steps", 2, "--save_total_limit", 2))
+    top = state(out)
+    assert top["completed_steps"] == 7 and top["args"]["num_warmup_steps"] == 2
+    assert top["args"]["mixed_precision"] == "bf16"
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-4", "checkpoint-6"]  # 2 and 4 rotated out
+    assert state(out / "checkpoint-6")["completed_steps"] == 6
+    from model import Model
+    Model.from_pretrained(out / "checkpoint-6")
+    # a checkpoint resumes like last/: from step 6 to the same end, bitwise
+    again = tmp_path / "again"
+    train.main(args_for(tiny_bert, topic_data, again, "--max_steps", 7, "--warmup_steps", 2, "--bf16",
+                        "--resume_from_checkpoint", out / "checkpoint-6"))
+    a, b = weights(out / "last"), weights(again / "last")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_report_to_a_missing_tracker_is_one_line(tiny_bert, topic_data, tmp_path, capfd):
+    from bad_input import expect_error
+    import importlib.util
+    missing = next(n for n, packages in core.TRACKERS.items() if not any(importlib.util.find_spec(p) for p in packages))
+    expect_error(capfd, train.main, args_for(tiny_bert, topic_data, tmp_path / "o", "--report_to", missing),
+                 f"--report_to {missing}: the", "not installed")
+    expect_error(capfd, train.main, args_for(tiny_bert, topic_data, tmp_path / "o", "--report_to", "tensorbored"),
+                 "--report_to tensorbored: expected tensorboard")
+
+
+def test_a_finished_run_extended_continues_its_schedule(tiny_bert, topic_data, tmp_path):
+    out = tmp_path / "out"
+    common = ["--logging_steps", 1, "--num_warmup_steps", 3]
+    train.main(args_for(tiny_bert, topic_data, out, "--num_train_epochs", 2, *common))
+    train.main(args_for(tiny_bert, topic_data, out, "--num_train_epochs", 4, *common, "--resume_from_checkpoint", "auto"))
+    lrs = {r["step"]: r["lr"] for r in json.loads((out / "log.json").read_text())["steps"] if "lr" in r}
+    # the 4-epoch plan (40 steps, linear, warm-up 3) from step 21 on: no second warm-up, no jump from 0
+    assert lrs[20] == 0.0 and lrs[21] == pytest.approx(3e-3 * (40 - 21) / (40 - 3)) and lrs[40] == 0.0

@@ -29,6 +29,7 @@ from safetensors.torch import save_file
 from transformers import AutoModelForMaskedLM, DistilBertConfig, DistilBertForMaskedLM
 
 import core
+import loading
 import pretrain_mlm
 from pretrain_mlm import masked_only, perplexity
 
@@ -297,16 +298,17 @@ def main(argv=None):
     out = Path(args.output_dir)
     # --- inputs checked before anything is written: data, the teacher's config and tokenizer, the student's config
     pretrain_mlm.check_data(args)
-    teacher_config = pretrain_mlm.load_config(args.teacher, "--teacher")
+    teacher_config = loading.load_config(args.teacher, "--teacher")
     if args.max_seq_length:
         core.check_max_seq_length(args.max_seq_length, teacher_config)
     # DistilBERT takes no token_type_ids: the saved tokenizer gives none
-    tokenizer = pretrain_mlm.load_tokenizer(args.teacher, "--teacher", model_input_names=["input_ids", "attention_mask"])
+    tokenizer = loading.load_tokenizer(args.teacher, "--teacher", masked_lm=True,
+                                       model_input_names=["input_ids", "attention_mask"])
     if len(tokenizer) > teacher_config.vocab_size:
         core.fail(f"--teacher {args.teacher}: its tokenizer has {len(tokenizer)} ids, its model "
                   f"{teacher_config.vocab_size}; expected a tokenizer that fits the model")
     if args.student_tokenizer:
-        other = pretrain_mlm.load_tokenizer(args.student_tokenizer, "--student_tokenizer")
+        other = loading.load_tokenizer(args.student_tokenizer, "--student_tokenizer", masked_lm=True)
         mine, theirs = other.get_vocab(), tokenizer.get_vocab()
         if mine != theirs or other.all_special_ids != tokenizer.all_special_ids:
             diff = sorted(set(mine.items()) ^ set(theirs.items()))[:2]

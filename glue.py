@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import f1_score, matthews_corrcoef
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
+from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding
 
 import core
+import loading
 
 # task: (GLUE folder, text columns in its TSVs, label column, {label in the TSVs: label name} in id order
 #        (None: a regression), metrics (the first one picks best/))
@@ -254,44 +255,6 @@ def is_regression(examples):
     return all(numbers) and not all(re.fullmatch(r"[-+]?\d+", l) for l in labels)
 
 
-# --- the model: checked before anything is written
-def load_config(name, flag="--model_name_or_path"):
-    """The model's config, or one line: a local path that does not exist or is a file, weights whose safetensors
-    header does not open or cover its file (a truncated or garbage download fails here, before anything is written),
-    a config that does not load."""
-    from safetensors import safe_open
-
-    path = Path(name).expanduser()
-    if not path.exists() and (path.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1):
-        core.fail(f"{flag} {name}: no such folder; expected a model folder (config.json, weights, tokenizer) or a "
-                  "hub name")
-    if path.is_file():
-        core.fail(f"{flag} {name}: a file; expected a model folder (config.json, weights, tokenizer) or a hub name")
-    for weights in sorted(path.glob("*.safetensors")) if path.is_dir() else []:
-        try:
-            with safe_open(str(weights), "pt"):
-                pass
-        except Exception as e:  # noqa: BLE001 (safetensors raises its own error type)
-            core.fail(f"{weights}: damaged weights ({e}); expected a complete safetensors file (save_pretrained's)")
-    try:
-        return AutoConfig.from_pretrained(name)
-    except (OSError, ValueError, KeyError) as e:  # not found, offline, no known model_type, bad JSON
-        core.fail(f"{flag} {name}: cannot load its config ({(str(e).splitlines() or [type(e).__name__])[0]})")
-
-
-def load_tokenizer(name, **kwargs):
-    """AutoTokenizer, or one line; a folder without tokenizer files gives transformers an empty tokenizer of special
-    tokens only (every word [UNK]): refused too."""
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name, **kwargs)
-    except (OSError, ValueError) as e:
-        core.fail(f"{name}: cannot load its tokenizer ({(str(e).splitlines() or [type(e).__name__])[0]})")
-    if len(tokenizer) <= len(tokenizer.all_special_ids):
-        core.fail(f"{name}: its tokenizer has no vocabulary, only {len(tokenizer)} special tokens; expected its "
-                  "tokenizer files (tokenizer.json, or vocab.txt, ...) beside the model")
-    return tokenizer
-
-
 # --- metrics
 def compute_metrics(task, logits, labels, positive=1):
     """GLUE's metrics from logits (one column: a regression) and gold label ids (or scores)."""
@@ -383,7 +346,7 @@ def main(argv=None):
         e["label"] = None  # test sets are predicted, never evaluated
 
     # --- labels: the task's (a fine-tuned checkpoint's ids), or the training file's; every gold label checked
-    config = load_config(args.model_name_or_path)
+    config = loading.load_config(args.model_name_or_path)
     if spec:
         labels = None if spec[3] is None else list(spec[3].items())  # [(label in the TSVs, name)]
     elif train:
@@ -416,7 +379,7 @@ def main(argv=None):
     if not args.do_train:  # an evaluation never replaces earlier results silently
         core.refuse_existing([out / "eval_results.json"] * bool(evals) + [out / f"{name}.tsv" for name in tests],
                              args.overwrite_output_dir)
-    tokenizer = load_tokenizer(args.model_name_or_path)  # before setup: cheap, and its errors write nothing
+    tokenizer = loading.load_tokenizer(args.model_name_or_path)  # before setup: cheap, and its errors write nothing
     if args.max_seq_length is None:  # the default: 128, or what the model takes if less
         args.max_seq_length = min(128, tokenizer.model_max_length)
     core.check_max_seq_length(args.max_seq_length, config)

@@ -24,9 +24,10 @@ from pathlib import Path
 
 import numpy as np
 from seqeval.metrics import accuracy_score, classification_report
-from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification
+from transformers import AutoModelForTokenClassification, DataCollatorForTokenClassification
 
 import core
+import loading
 
 TAG = re.compile(r"O|[BIES]-.+")
 SPLITS = {"train": ("train",), "dev": ("dev", "validation", "valid", "testa"), "test": ("test", "testb")}
@@ -280,72 +281,12 @@ def label_list(sentences):
     return sorted(tags, key=lambda t: (t != "O", t[2:], "BIES".find(t[0])))
 
 
-# --- the model: what can be checked before anything is written
-
-WEIGHTS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
-
-
-def check_model_files(name, flag="--model_name_or_path", weights=True):
-    """One line for a model that cannot load, found cheaply: a local path that does not exist, a folder without
-    config.json or (weights=True) without weights, a safetensors file whose header does not open (truncated or
-    garbage). A name that is no local path is left to the hub."""
-    path = Path(name).expanduser()
-    if not path.exists():
-        if Path(name).is_absolute() or name.startswith((".", "~")) or name.count("/") > 1:
-            core.fail(f"{flag} {name}: no such folder; expected a model folder (config.json, weights, tokenizer) "
-                      "or a hub name")
-        return
-    if not path.is_dir():
-        core.fail(f"{flag} {name}: a file; expected a model folder (config.json, weights, tokenizer) or a hub name")
-    if not (path / "config.json").is_file():
-        core.fail(f"{flag} {name}: no config.json in the folder; expected a saved model (save_pretrained)")
-    if weights:
-        check_weights(name, flag)
-
-
-def check_weights(name, flag="--model_name_or_path"):
-    """A local model folder holds weights, and its safetensors files open (their header checks the size too)."""
-    path = Path(name).expanduser()
-    if not path.is_dir():
-        return
-    if not any(any(path.glob(pattern)) for pattern in WEIGHTS):
-        core.fail(f"{flag} {name}: no weights (model.safetensors) in the folder; expected a saved model")
-    from safetensors import safe_open
-
-    for file in sorted(path.glob("*.safetensors")):
-        try:
-            with safe_open(str(file), framework="pt") as f:
-                f.keys()
-        except Exception as e:  # noqa: BLE001 (SafetensorError and OSError alike: one line)
-            core.fail(f"{file}: not a readable safetensors file ({reason(e)}); "
-                      "expected the model's weights, saved whole")
-
-
-def load_config(name, flag="--model_name_or_path"):
-    check_model_files(name, flag)
-    try:
-        return AutoConfig.from_pretrained(name)
-    except Exception as e:  # noqa: BLE001 (not found, offline, no known model_type, bad JSON, a field of a wrong type)
-        core.fail(f"{flag} {name}: cannot load its config ({reason(e)})")
-
-
-def check_tokenizer(tokenizer, name, flag="--model_name_or_path"):
-    """One line for a tokenizer with nothing but its special tokens: what transformers builds, silently, for a folder
-    whose tokenizer files are missing (every word would become the unknown token)."""
-    if len(tokenizer) <= len(set(tokenizer.all_special_ids)):
-        core.fail(f"{flag} {name}: its tokenizer has no vocabulary beyond {len(tokenizer)} special tokens; expected "
-                  "tokenizer.json (or the vocabulary files) in the model folder")
-
-
 # --- features: labels on first sub-tokens, and which words kept one
 
-def load_tokenizer(name):
-    tokenizer = AutoTokenizer.from_pretrained(name)
-    # byte-level BPE (RoBERTa, GPT-2) must see each word with a leading space, and that setting has to go to
-    # from_pretrained: setting the attribute afterwards is silently ignored (PITFALLS.md)
-    if "ByteLevel" in repr(tokenizer.backend_tokenizer.pre_tokenizer) and not tokenizer.add_prefix_space:
-        tokenizer = AutoTokenizer.from_pretrained(name, add_prefix_space=True)
-    return tokenizer
+def load_tokenizer(name, flag="--model_name_or_path"):
+    """The tokenizer words are encoded with, or one line: byte-level BPE (RoBERTa, GPT-2) sees each word with a
+    leading space."""
+    return loading.load_tokenizer(name, flag, add_prefix_space=True)
 
 
 def encode(sentences, tokenizer, label2id, max_seq_length, label_all_tokens=False):
@@ -464,14 +405,9 @@ def main(argv=None):
                 (("train", args.train_file), ("dev", args.validation_file), ("test", args.test_file)) if path}
     if not args.do_eval and "train" not in data:
         core.fail(f"--dataset_name {args.dataset_name}: no train split (found: {', '.join(data)})")
-    config = load_config(args.model_name_or_path)
+    config = loading.load_config(args.model_name_or_path)
     core.check_max_seq_length(args.max_seq_length, config)
-    try:
-        tokenizer = load_tokenizer(args.model_name_or_path)
-    except Exception as e:  # noqa: BLE001 (no tokenizer files, a broken tokenizer.json: one line)
-        core.fail(f"--model_name_or_path {args.model_name_or_path}: cannot load its tokenizer "
-                  f"({reason(e)})")
-    check_tokenizer(tokenizer, args.model_name_or_path)
+    tokenizer = load_tokenizer(args.model_name_or_path)
     if args.max_seq_length <= tokenizer.num_special_tokens_to_add():
         core.fail(f"--max_seq_length {args.max_seq_length}: leaves no room for a word beside the "
                   f"{tokenizer.num_special_tokens_to_add()} special tokens")

@@ -29,11 +29,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-from transformers import (CONFIG_MAPPING, AutoConfig, AutoModelForMaskedLM, AutoTokenizer, BertTokenizer,
-                          PreTrainedTokenizerFast, RobertaTokenizer)
+from transformers import (CONFIG_MAPPING, AutoModelForMaskedLM, BertTokenizer, PreTrainedTokenizerFast,
+                          RobertaTokenizer)
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 import core
+import loading
 
 # position ids start after padding_idx in these models: max_position_embeddings = max_seq_length + pad id + 1
 OFFSET_POSITIONS = {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "roberta-prelayernorm", "data2vec-text",
@@ -541,50 +542,6 @@ def perplexity(arrays):
     return float(np.exp(min(nll / count, 700)))
 
 
-# --- models and tokenizers given by name: checked before anything is written
-def load_config(name, flag="--model_name_or_path"):
-    """The model's config, or one line: a local path that does not exist or is a file, weights whose safetensors
-    header does not open or cover its file (a truncated or garbage download fails here, before anything is written),
-    a config that does not load."""
-    from safetensors import safe_open
-
-    path = Path(name).expanduser()
-    if not path.exists() and (path.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1):
-        core.fail(f"{flag} {name}: no such folder; expected a model folder (config.json, weights, tokenizer) or a "
-                  "hub name")
-    if path.is_file():
-        core.fail(f"{flag} {name}: a file; expected a model folder (config.json, weights, tokenizer) or a hub name")
-    for weights in sorted(path.glob("*.safetensors")) if path.is_dir() else []:
-        try:
-            with safe_open(str(weights), "pt"):
-                pass
-        except Exception as e:  # noqa: BLE001 (safetensors raises its own error type)
-            core.fail(f"{weights}: damaged weights ({e}); expected a complete safetensors file (save_pretrained's)")
-    try:
-        return AutoConfig.from_pretrained(name)
-    except (OSError, ValueError, KeyError) as e:  # not found, offline, no known model_type, bad JSON
-        core.fail(f"{flag} {name}: cannot load its config ({(str(e).splitlines() or [type(e).__name__])[0]})")
-
-
-def load_tokenizer(name, flag, **kwargs):
-    """AutoTokenizer with a mask and a pad token, or one line; a folder without tokenizer files gives transformers an
-    empty tokenizer of special tokens only (every word unknown): refused too."""
-    path = Path(name).expanduser()
-    if not path.exists() and (path.is_absolute() or str(name).startswith((".", "~")) or str(name).count("/") > 1):
-        core.fail(f"{flag} {name}: no such folder; expected a tokenizer folder or a hub name")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name, **kwargs)
-    except (OSError, ValueError, KeyError) as e:
-        core.fail(f"{flag} {name}: cannot load its tokenizer ({(str(e).splitlines() or [type(e).__name__])[0]})")
-    if len(tokenizer) <= len(tokenizer.all_special_ids):
-        core.fail(f"{flag} {name}: the tokenizer has no vocabulary, only {len(tokenizer)} special tokens; expected its "
-                  "tokenizer files (tokenizer.json, or vocab.txt, ...) in the folder")
-    if tokenizer.mask_token_id is None or tokenizer.pad_token_id is None:
-        core.fail(f"{flag} {name}: the tokenizer has no {'mask' if tokenizer.mask_token_id is None else 'pad'} token; "
-                  "expected one for masked-LM training")
-    return tokenizer
-
-
 def model_and_data(args, accelerator, tokenizer, values, model_type):
     """The model (a new one from its config, or a checkpoint to continue) and the tokenized (train, eval) data."""
     if args.model_name_or_path:
@@ -639,12 +596,12 @@ def main(argv=None):
         core.refuse_existing([final], args.overwrite_output_dir)
     tokenizer = None
     if args.model_name_or_path:
-        checkpoint = load_config(args.model_name_or_path)
+        checkpoint = loading.load_config(args.model_name_or_path)
         if args.max_seq_length:
             core.check_max_seq_length(args.max_seq_length, checkpoint)
     if not args.train_tokenizer:
         flag = "--tokenizer_name" if args.tokenizer_name else "--model_name_or_path"
-        tokenizer = load_tokenizer(args.tokenizer_name or args.model_name_or_path, flag)
+        tokenizer = loading.load_tokenizer(args.tokenizer_name or args.model_name_or_path, flag, masked_lm=True)
     accelerator = core.setup(args, training=not args.tokenizer_only)
 
     # --- tokenizer: trained here (kept when resuming), or the model's / --tokenizer_name's
@@ -657,7 +614,7 @@ def main(argv=None):
     if args.tokenizer_only:
         return {}
     if args.train_tokenizer:
-        tokenizer = load_tokenizer(kept or staged, "--train_tokenizer")
+        tokenizer = loading.load_tokenizer(kept or staged, "--train_tokenizer", masked_lm=True)
 
     try:
         model, train_dataset, eval_dataset = model_and_data(args, accelerator, tokenizer, values, model_type)
@@ -698,7 +655,8 @@ def main(argv=None):
     if args.train_tokenizer and accelerator.is_main_process and staged.is_dir():
         # best/ and last/ are saved: this run's tokenizer takes the old one's place (a staged one that is not this
         # run's was left by a run that failed before its first checkpoint)
-        if kept in (None, staged) or load_tokenizer(staged, "--train_tokenizer").get_vocab() == tokenizer.get_vocab():
+        if kept in (None, staged) or \
+                loading.load_tokenizer(staged, "--train_tokenizer", masked_lm=True).get_vocab() == tokenizer.get_vocab():
             swap_in(staged, final)
         else:
             shutil.rmtree(staged)

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 import core
 import glue
+import loading
 import ner
 import squad
 
@@ -398,20 +399,19 @@ def epoch_files(folder, pattern):
 
 def open_model(args, name):
     """Config and tokenizer, checked, and the device; the model itself loads only on a cache miss."""
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoConfig
 
-    ner.check_model_files(name, "--model", weights=False)  # a missing folder, a file, no config.json
+    loading.check_model_files(name, "--model", weights=False)  # a missing folder, a file, no config.json
     try:
         config = AutoConfig.from_pretrained(name)
-        tokenizer = ner.load_tokenizer(name) if args.task == "ner" else AutoTokenizer.from_pretrained(name)
-    except Exception as e:  # noqa: BLE001 (not found, an unknown type, a broken tokenizer.json: one line)
+    except Exception as e:  # noqa: BLE001 (not found, an unknown type: one line)
         core.fail(f"{name}: cannot load ({ner.reason(e)}); probe.py needs a Hugging Face encoder (AutoModel) that "
                   "returns hidden states")
-    ner.check_tokenizer(tokenizer, name, "--model")
+    tokenizer = loading.load_tokenizer(name, "--model", add_prefix_space=args.task == "ner")
     n, hidden = getattr(config, "num_hidden_layers", None), getattr(config, "hidden_size", None)
     if n is None or hidden is None:
         core.fail(f"{name}: its config ({config.model_type}) has no num_hidden_layers/hidden_size: not an encoder")
-    ner.check_weights(name, "--model")  # before any work: no weights, a safetensors file that does not open
+    loading.check_weights(name, "--model")  # before any work: no weights, a safetensors file that does not open
     if args.layers and (args.layers[-1] > n or args.layers[0] < 0):
         core.fail(f"--layers: {name} has hidden states 0 to {n} (0 = the embeddings); "
                   f"{next(l for l in args.layers if not 0 <= l <= n)} is out of range")

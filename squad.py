@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import core
+import loading
 
 
 def parse_args(argv=None):
@@ -466,36 +467,11 @@ def window_meta(features):
                         for offs in features["offset_mapping"]]}
 
 
-def load_config(name, flag="--model_name_or_path"):
-    """The model's config, or one line: a local path that does not exist or is a file, weights whose safetensors
-    header does not open or cover its file (a truncated or garbage download fails here, before anything is written),
-    a config that does not load."""
-    from safetensors import safe_open
-    from transformers import AutoConfig
-
-    path = Path(name).expanduser()
-    if not path.exists() and (path.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1):
-        core.fail(f"{flag} {name}: no such folder; expected a model folder (config.json, weights, tokenizer) or a "
-                  "hub name")
-    if path.is_file():
-        core.fail(f"{flag} {name}: a file; expected a model folder (config.json, weights, tokenizer) or a hub name")
-    for weights in sorted(path.glob("*.safetensors")) if path.is_dir() else []:
-        try:
-            with safe_open(str(weights), "pt"):
-                pass
-        except Exception as e:  # noqa: BLE001 (safetensors raises its own error type)
-            core.fail(f"{weights}: damaged weights ({e}); expected a complete safetensors file (save_pretrained's)")
-    try:
-        return AutoConfig.from_pretrained(name)
-    except (OSError, ValueError, KeyError) as e:  # not found, offline, no known model_type, bad JSON
-        core.fail(f"{flag} {name}: cannot load its config ({(str(e).splitlines() or [type(e).__name__])[0]})")
-
-
 def main(argv=None):
     args = parse_args(argv)
     if args.predictions:
         return evaluate_file(args)
-    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding
+    from transformers import AutoModelForQuestionAnswering, DataCollatorWithPadding
 
     # --- data, read and checked before anything is written
     if args.dataset_name:
@@ -526,15 +502,8 @@ def main(argv=None):
                   "--output_dir, or pass --overwrite_output_dir")
     if train is None:  # an evaluation never replaces earlier results silently
         core.refuse_existing([out / "predictions.json", out / "eval_results.json"], args.overwrite_output_dir)
-    config = load_config(args.model_name_or_path)
-    try:  # the tokenizer before setup: its checks are cheap
-        tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
-    except (OSError, ValueError) as e:
-        core.fail(f"{args.model_name_or_path}: cannot load its tokenizer "
-                  f"({(str(e).splitlines() or [type(e).__name__])[0]})")
-    if len(tokenizer) <= len(tokenizer.all_special_ids):  # transformers' stand-in when the folder has no tokenizer
-        core.fail(f"{args.model_name_or_path}: its tokenizer has no vocabulary, only {len(tokenizer)} special tokens; "
-                  "expected its tokenizer files (tokenizer.json, or vocab.txt, ...) beside the model")
+    config = loading.load_config(args.model_name_or_path)
+    tokenizer = loading.load_tokenizer(args.model_name_or_path)  # before setup: its checks are cheap
     if not tokenizer.is_fast:
         core.fail(f"{args.model_name_or_path}: squad.py needs a fast tokenizer (tokenizer.json): it reads answers "
                   "back through the token offsets")

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import f1_score
-from transformers import AutoConfig, AutoTokenizer, PreTrainedConfig
 
 import core
+import loading
 from model import Collator, Model, ModelConfig, generate_dataset, read_labels
 
 
@@ -45,44 +45,6 @@ def parse_args(argv=None):
     return args
 
 
-def load_config(name, flag="--model_name_or_path"):
-    """The model's config (a saved Model's ModelConfig, or an encoder's), or one line: a local path that does not exist
-    or is a file, weights whose safetensors header does not open or cover its file (truncated, garbage), a config that
-    does not load."""
-    from safetensors import safe_open
-
-    path = Path(name).expanduser()
-    if not path.exists() and (path.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1):
-        core.fail(f"{flag} {name}: no such folder; expected a model folder (config.json, weights, tokenizer) or a "
-                  "hub name")
-    if path.is_file():
-        core.fail(f"{flag} {name}: a file; expected a model folder (config.json, weights, tokenizer) or a hub name")
-    for weights in sorted(path.glob("*.safetensors")) if path.is_dir() else []:
-        try:
-            with safe_open(str(weights), "pt"):
-                pass
-        except Exception as e:  # noqa: BLE001 (safetensors raises its own error type)
-            core.fail(f"{weights}: damaged weights ({e}); expected a complete safetensors file (save_pretrained's)")
-    try:
-        model_type = PreTrainedConfig.get_config_dict(name)[0].get("model_type")
-        return (ModelConfig if model_type == ModelConfig.model_type else AutoConfig).from_pretrained(name)
-    except (OSError, ValueError, KeyError) as e:  # not found, offline, no known model_type, bad JSON
-        core.fail(f"{flag} {name}: cannot load its config ({(str(e).splitlines() or [type(e).__name__])[0]})")
-
-
-def load_tokenizer(name):
-    """AutoTokenizer, or one line; a folder without tokenizer files gives transformers an empty tokenizer of special
-    tokens only (every word unknown): refused too."""
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
-    except (OSError, ValueError, KeyError) as e:
-        core.fail(f"{name}: cannot load its tokenizer ({(str(e).splitlines() or [type(e).__name__])[0]})")
-    if len(tokenizer) <= len(tokenizer.all_special_ids):
-        core.fail(f"{name}: its tokenizer has no vocabulary, only {len(tokenizer)} special tokens; expected its "
-                  "tokenizer files (tokenizer.json, or vocab.txt, ...) beside the model")
-    return tokenizer
-
-
 def metrics(arrays, threshold):
     predicted = 1 / (1 + np.exp(-arrays["logits"])) > threshold
     gold = arrays["labels"] > 0.5
@@ -103,12 +65,13 @@ def main(argv=None):
                 read_labels(path, args.text_field, args.label_field, known=labels)
     except (OSError, ValueError) as e:
         core.fail(str(e))
-    config = load_config(args.model_name_or_path)
+    # a saved Model's ModelConfig (AutoConfig does not know the template's model_type), or an encoder's config
+    config = loading.load_config(args.model_name_or_path, config_class=ModelConfig)
     saved = config.model_type == ModelConfig.model_type  # a saved Model to train further, or a new head on an encoder
     if saved and sorted(config.label2id) != labels:
         core.fail(f"{args.train_file}: labels {labels} differ from {args.model_name_or_path}'s "
                   f"{sorted(config.label2id)}; expected the labels it was trained on")
-    tokenizer = load_tokenizer(args.model_name_or_path)
+    tokenizer = loading.load_tokenizer(args.model_name_or_path)
     if args.max_seq_length is None:  # the default: 128, or what the model takes if less
         args.max_seq_length = min(128, tokenizer.model_max_length)
     core.check_max_seq_length(args.max_seq_length, config.encoder if saved else config)

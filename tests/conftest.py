@@ -27,6 +27,16 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(scope="module")
+def datasets_cache(tmp_path_factory):
+    """A temporary $HF_DATASETS_CACHE (ner.main's default --cache_dir is under it), not the user's. A module opts in
+    with pytestmark = pytest.mark.usefixtures("datasets_cache")."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("HF_DATASETS_CACHE", str(tmp_path_factory.mktemp("hf-datasets")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def topic_data(tmp_path_factory):
     return tiny.write_topic_data(tmp_path_factory.mktemp("topics"), sizes=(80, 24, 24))

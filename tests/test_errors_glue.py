@@ -4,7 +4,7 @@ with --overwrite_output_dir."""
 import shutil
 
 import pytest
-from bad_input import expect_error
+from bad_input import damaged_models, expect_error, params, run_case
 
 import fixtures_glue
 import glue
@@ -24,27 +24,6 @@ def ctx(tiny_bert, tmp_path_factory):
     assert (run / "best").is_dir() and (run / "eval_results.json").exists() and (run / "SST-2.tsv").exists()
     models = damaged_models(tiny_bert, root / "models")
     return {"model": str(tiny_bert), "data": str(data), "run": run, "root": root, **models}
-
-
-def damaged_models(model, root):
-    """Copies of a model folder: weights cut in half, garbage weights, garbage config.json, no tokenizer files."""
-    found = {}
-    for name in ("truncated", "garbage", "badconfig", "notokenizer"):
-        folder = root / name
-        shutil.copytree(model, folder)
-        weights = folder / "model.safetensors"
-        if name == "truncated":
-            weights.write_bytes(weights.read_bytes()[:weights.stat().st_size // 2])
-        elif name == "garbage":
-            weights.write_bytes(b"\x00\x01 not safetensors " * 64)
-        elif name == "badconfig":
-            (folder / "config.json").write_text('{"model_type": "bert", ')
-        else:
-            for f in folder.iterdir():
-                if f.name not in ("config.json", "model.safetensors"):
-                    f.unlink()
-        found[name] = str(folder)
-    return found
 
 
 CSV = "text,label\n" + "".join(f"word{i} goal team,{i % 3 * 0.5 + 1.25}\n" for i in range(8))
@@ -164,30 +143,11 @@ TRAIN = {c[0] for c in CASES if "--do_train" in c[2] and c[0] not in (
     "nothing-to-do", "predict-without-test-file", "diagnostic-without-mnli")}
 
 
-def fill(value, ctx, folder):
-    """{t} (this case's folder) and {name} (a path of ctx) put in; other braces stay."""
-    for key, path in {"t": folder, **ctx}.items():
-        value = value.replace("{" + key + "}", str(path))
-    return value
-
-
-def params():
-    for name, files, argv, needles in CASES:
-        yield pytest.param(name, files, argv, needles, False, id=name)
-        if name in TRAIN:
-            yield pytest.param(name, files, argv, needles, True, id=f"{name}-overwrite")
-
-
-@pytest.mark.parametrize("name, files, argv, needles, overwrite", params())
+@pytest.mark.parametrize("name, files, argv, needles, overwrite", params(CASES, lambda name, argv: name in TRAIN))
 def test_bad_input(ctx, tmp_path, capfd, name, files, argv, needles, overwrite):
-    for path, content in files.items():
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_bytes(content if isinstance(content, bytes) else content.encode())
-    argv = [fill(a, ctx, tmp_path) for a in argv]
-    if "--model" not in argv:
-        argv += ["--model", ctx["model"]]
-    argv += ["--output_dir", str(ctx["run"]), "--report_to", "none", *(["--overwrite_output_dir"] * overwrite)]
-    expect_error(capfd, glue.main, argv, *(fill(n, ctx, tmp_path) for n in needles), run_dir=ctx["run"])
+    run_case(capfd, glue.main, ctx, tmp_path, files, argv, needles, run_dir=ctx["run"],
+             after=[*(["--model", ctx["model"]] * ("--model" not in argv)), "--output_dir", ctx["run"],
+                    "--report_to", "none", *(["--overwrite_output_dir"] * overwrite)])
 
 
 def test_missing_model_flag(ctx, capfd):

@@ -5,7 +5,7 @@ tokenizer/ only once the new run has trained, and a resumed run takes the tokeni
 import shutil
 
 import pytest
-from bad_input import expect_error, snapshot
+from bad_input import damaged_models, expect_error, fill, params, run_case, snapshot
 
 import distill
 import pretrain_mlm
@@ -37,34 +37,6 @@ def ctx(tiny_bert, tmp_path_factory):
     assert (drun / "best").is_dir() and (drun / "eval_results.json").exists()
     return {"corpus": str(corpus), "model": str(tiny_bert), "run": run, "drun": drun, "root": root,
             **damaged_models(tiny_bert, root / "models")}
-
-
-def damaged_models(model, root):
-    """Copies of a model folder: weights cut in half, garbage weights, garbage config.json, no tokenizer files."""
-    found = {}
-    for name in ("truncated", "garbage", "badconfig", "notokenizer"):
-        folder = root / name
-        shutil.copytree(model, folder)
-        weights = folder / "model.safetensors"
-        if name == "truncated":
-            weights.write_bytes(weights.read_bytes()[:weights.stat().st_size // 2])
-        elif name == "garbage":
-            weights.write_bytes(b"\x00\x01 not safetensors " * 64)
-        elif name == "badconfig":
-            (folder / "config.json").write_text('{"model_type": "bert", ')
-        else:
-            for f in folder.iterdir():
-                if f.name not in ("config.json", "model.safetensors"):
-                    f.unlink()
-        found[name] = str(folder)
-    return found
-
-
-def fill(value, ctx, folder):
-    """{t} (this case's folder) and {name} (a path of ctx) put in; other braces stay."""
-    for key, path in {"t": folder, **ctx}.items():
-        value = value.replace("{" + key + "}", str(path))
-    return value
 
 
 DATA = ["--train_file", "{corpus}/train.txt", "--validation_file", "{corpus}/valid.txt", "--max_seq_length", "32"]
@@ -122,7 +94,7 @@ MLM = [
     ("model-config-garbage", {}, [*MORE, "--model_name_or_path", "{badconfig}"],
      ["--model_name_or_path {badconfig}: cannot load its config"]),
     ("model-without-tokenizer", {}, [*MORE, "--model_name_or_path", "{notokenizer}"],
-     ["--model_name_or_path {notokenizer}: the tokenizer has no vocabulary"]),
+     ["--model_name_or_path {notokenizer}: its tokenizer has no vocabulary"]),
     ("tokenizer-name-missing", {}, [*GIVEN, "--tokenizer_name", "{t}/no-tokenizer"],
      ["--tokenizer_name {t}/no-tokenizer: no such folder"]),
     ("max-seq-length-above-positions", {}, [*MORE, "--max_seq_length", "256"],
@@ -181,8 +153,8 @@ DISTILL = [
      ["{truncated}/model.safetensors: damaged weights"]),
     ("teacher-config-garbage", {}, [*TEACHER, "--teacher", "{badconfig}"], ["--teacher {badconfig}: cannot load"]),
     ("teacher-without-tokenizer", {}, [*TEACHER, "--teacher", "{notokenizer}"],
-     ["--teacher {notokenizer}: the tokenizer has no vocabulary"]),
-    ("teacher-not-a-model", {}, [*TEACHER, "--teacher", "{corpus}"], ["--teacher {corpus}: cannot load its config"]),
+     ["--teacher {notokenizer}: its tokenizer has no vocabulary"]),
+    ("teacher-not-a-model", {}, [*TEACHER, "--teacher", "{corpus}"], ["--teacher {corpus}: no config.json in the folder"]),
     ("student-config-missing", {}, [*TEACHER, "--student_config", "{t}/s.json"],
      ["--student_config {t}/s.json: cannot read a config JSON"]),
     ("student-config-garbage", {"s.json": '{"dim": '}, [*TEACHER, "--student_config", "{t}/s.json"],
@@ -231,38 +203,31 @@ DISTILL = [
 DISTILL_EARLY_STOP = {"teacher-and-model-differ", "no-teacher"}
 
 
-def params(cases, early_stop):
-    for name, files, argv, needles in cases:
-        yield pytest.param(name, files, argv, needles, False, id=name)
-        if name not in early_stop:
-            yield pytest.param(name, files, argv, needles, True, id=f"{name}-overwrite")
-
-
-def run_case(ctx, tmp_path, capfd, main, run, files, argv, needles, overwrite, after_setup):
-    for path, content in files.items():
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_bytes(content if isinstance(content, bytes) else content.encode())
-    if after_setup:  # a fresh folder (the finished run would be refused first), or a copy of the finished run
+def run_in(ctx, tmp_path, capfd, main, run, files, argv, needles, overwrite, after_setup):
+    """A case with --output_dir the finished run, or (after_setup) a fresh folder (the finished run would be refused
+    first) or a copy of the finished run."""
+    if after_setup:
         out = tmp_path / "out"
         if overwrite:
             shutil.copytree(run, out)
     else:
         out = run
-    argv = [fill(a, ctx, tmp_path) for a in argv] + [
-        "--output_dir", str(out), "--report_to", "none", "--cache_dir", str(tmp_path / "cache"),
-        *(["--overwrite_output_dir"] * overwrite)]
-    expect_error(capfd, main, argv, *(fill(n, ctx, tmp_path) for n in needles), run_dir=out if out.exists() else None)
+    run_case(capfd, main, ctx, tmp_path, files, argv, needles, run_dir=out if out.exists() else None,
+             after=["--output_dir", out, "--report_to", "none", "--cache_dir", tmp_path / "cache",
+                    *(["--overwrite_output_dir"] * overwrite)])
 
 
-@pytest.mark.parametrize("name, files, argv, needles, overwrite", params(MLM, MLM_EARLY_STOP))
+@pytest.mark.parametrize("name, files, argv, needles, overwrite",
+                         params(MLM, lambda name, argv: name not in MLM_EARLY_STOP))
 def test_bad_pretraining_input(ctx, tmp_path, capfd, name, files, argv, needles, overwrite):
-    run_case(ctx, tmp_path, capfd, pretrain_mlm.main, ctx["run"], files, argv, needles, overwrite,
-             name in MLM_AFTER_SETUP)
+    run_in(ctx, tmp_path, capfd, pretrain_mlm.main, ctx["run"], files, argv, needles, overwrite,
+           name in MLM_AFTER_SETUP)
 
 
-@pytest.mark.parametrize("name, files, argv, needles, overwrite", params(DISTILL, DISTILL_EARLY_STOP))
+@pytest.mark.parametrize("name, files, argv, needles, overwrite",
+                         params(DISTILL, lambda name, argv: name not in DISTILL_EARLY_STOP))
 def test_bad_distillation_input(ctx, tmp_path, capfd, name, files, argv, needles, overwrite):
-    run_case(ctx, tmp_path, capfd, distill.main, ctx["drun"], files, argv, needles, overwrite, False)
+    run_in(ctx, tmp_path, capfd, distill.main, ctx["drun"], files, argv, needles, overwrite, False)
 
 
 def test_tokenizer_only_never_replaces_a_runs_tokenizer(ctx, capfd):

@@ -10,18 +10,10 @@ import pytest
 
 import fixtures_ner
 import ner
-from bad_input import expect_error, snapshot
+from bad_input import expect_error, latin1_line, model_copy, snapshot, write_file
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("one_thread", "datasets_cache")
 RESULTS = ["eval_results.json", "test_results.json", "predictions_dev.txt", "predictions_test.txt"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def datasets_cache(tmp_path_factory):
-    patch = pytest.MonkeyPatch()
-    patch.setenv("HF_DATASETS_CACHE", str(tmp_path_factory.mktemp("hf-datasets")))
-    yield
-    patch.undo()
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +41,7 @@ class Case(SimpleNamespace):
     """tmp: this test's folder; data: the synthetic files; model: tiny_bert; run: the finished run."""
 
     def file(self, name, content):
-        path = self.tmp / name
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-        return path
+        return write_file(self.tmp / name, content)
 
     def edited(self, name, edit, source="train.txt"):
         return self.file(name, edit((self.data / source).read_text()))
@@ -73,25 +60,12 @@ class Case(SimpleNamespace):
         folder = self.tmp / "dataset"
         folder.mkdir()
         for split, content in files.items():
-            path = folder / f"{split}.txt"
-            path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+            write_file(folder / f"{split}.txt", content)
         return folder
 
     def model_copy(self, drop=(), **files):
         """A copy of tiny_bert without the files in drop, with files (name: bytes or text) replaced."""
-        folder = self.tmp / "model"
-        shutil.copytree(self.model, folder)
-        for name in drop:
-            (folder / name).unlink()
-        for name, content in files.items():
-            name = name.replace("__", ".")
-            (folder / name).write_bytes(content) if isinstance(content, bytes) else (folder / name).write_text(content)
-        return folder
-
-
-def latin1_line(data, n):
-    """data with a Latin-1 word (0xe9, not UTF-8) put at the start of line n."""
-    return b"\n".join(b"caf\xe9 " + l if i == n else l for i, l in enumerate(data.split(b"\n"), 1))
+        return model_copy(self.model, self.tmp / "model", drop, **files)
 
 
 def jsonl(*records):
@@ -162,9 +136,9 @@ CASES = {
                               ["no weights (model.safetensors) in the folder"]),
     "truncated model.safetensors": (lambda c: c.train(model=c.model_copy(model__safetensors=(
         c.model / "model.safetensors").read_bytes()[:5000])),
-        ["model/model.safetensors: not a readable safetensors file (", "expected the model's weights"]),
+        ["model/model.safetensors: damaged weights (", "expected a complete safetensors file"]),
     "garbage model.safetensors": (lambda c: c.train(model=c.model_copy(model__safetensors=b"\x93NUMPY" * 300)),
-                                  ["model/model.safetensors: not a readable safetensors file"]),
+                                  ["model/model.safetensors: damaged weights"]),
     "config.json not JSON": (lambda c: c.train(model=c.model_copy(config__json="{ not json")),
                              ["cannot load its config"]),
     "config.json field of a wrong type": (lambda c: c.train(model=c.model_copy(config__json=json.dumps(
@@ -173,7 +147,7 @@ CASES = {
     "config.json of an unknown model type": (lambda c: c.train(model=c.model_copy(config__json='{"model_type": "x"}')),
                                              ["cannot load its config (", "model type `x`"]),
     "no tokenizer files": (lambda c: c.train(model=c.model_copy(drop=["tokenizer.json", "tokenizer_config.json"])),
-                           ["its tokenizer has no vocabulary beyond 5 special tokens; expected tokenizer.json"]),
+                           ["its tokenizer has no vocabulary, only 5 special tokens; expected its tokenizer files (tokenizer.json"]),
     "tokenizer.json garbage": (lambda c: c.train(model=c.model_copy(tokenizer__json="{ garbage")),
                                ["cannot load its tokenizer ("]),
     "garbage pytorch_model.bin": (lambda c: c.train(model=c.model_copy(drop=["model.safetensors"],
@@ -209,7 +183,7 @@ CASES = {
     "eval: test file not UTF-8": (lambda c: c.evaluate(None, None, "--test_file", c.file("test.txt", b"EU B-ORG\n\xff\n")),
                                   ["test.txt:2: not UTF-8 text (byte 0xff"]),
     "eval: garbage model.safetensors": (lambda c: c.evaluate(model=c.model_copy(model__safetensors=b"\0" * 64)),
-                                        ["model/model.safetensors: not a readable safetensors file"]),
+                                        ["model/model.safetensors: damaged weights"]),
     "eval: model with default labels": (lambda c: c.evaluate(model=c.model),
                                         ["dev.txt:3: tag '", "'s labels (LABEL_0, LABEL_1)"]),
 }

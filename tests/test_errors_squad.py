@@ -2,10 +2,9 @@
 (and line or question) and what was expected; where a finished run sits in --output_dir, it is byte-identical
 afterwards, also with --overwrite_output_dir."""
 import json
-import shutil
 
 import pytest
-from bad_input import expect_error
+from bad_input import damaged_models, expect_error, params, run_case
 
 import fixtures_squad
 import squad
@@ -29,27 +28,6 @@ def ctx(tiny_bert, tmp_path_factory):
     assert (run / "best").is_dir() and (run / "predictions.json").exists() and (evaluation / "predictions.json").exists()
     return {"model": str(tiny_bert), "train": str(files["train"]), "dev": str(files["dev"]), "run": run,
             "evaluation": evaluation, "root": root, **damaged_models(tiny_bert, root / "models")}
-
-
-def damaged_models(model, root):
-    """Copies of a model folder: weights cut in half, garbage weights, garbage config.json, no tokenizer files."""
-    found = {}
-    for name in ("truncated", "garbage", "badconfig", "notokenizer"):
-        folder = root / name
-        shutil.copytree(model, folder)
-        weights = folder / "model.safetensors"
-        if name == "truncated":
-            weights.write_bytes(weights.read_bytes()[:weights.stat().st_size // 2])
-        elif name == "garbage":
-            weights.write_bytes(b"\x00\x01 not safetensors " * 64)
-        elif name == "badconfig":
-            (folder / "config.json").write_text('{"model_type": "bert", ')
-        else:
-            for f in folder.iterdir():
-                if f.name not in ("config.json", "model.safetensors"):
-                    f.unlink()
-        found[name] = str(folder)
-    return found
 
 
 CONTEXT = "The capital of Dorvia is Port Alder. The river of Dorvia is Lune."
@@ -170,31 +148,14 @@ CASES = [
 ]
 
 
-def fill(value, ctx, folder):
-    """{t} (this case's folder) and {name} (a path of ctx) put in; other braces stay."""
-    for key, path in {"t": folder, **ctx}.items():
-        value = value.replace("{" + key + "}", str(path))
-    return value
+TRAINING = lambda name, argv: "--train_file" in argv and "--evaluate_only" not in argv
 
 
-def params():
-    for name, files, argv, needles in CASES:
-        yield pytest.param(name, files, argv, needles, False, id=name)
-        if "--train_file" in argv and "--evaluate_only" not in argv:
-            yield pytest.param(name, files, argv, needles, True, id=f"{name}-overwrite")
-
-
-@pytest.mark.parametrize("name, files, argv, needles, overwrite", params())
+@pytest.mark.parametrize("name, files, argv, needles, overwrite", params(CASES, TRAINING))
 def test_bad_input(ctx, tmp_path, capfd, name, files, argv, needles, overwrite):
-    for path, content in files.items():
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_bytes(content if isinstance(content, bytes) else content.encode())
-    argv = [fill(a, ctx, tmp_path) for a in [*SMALL, *argv]]  # later flags win
-    if "--model" not in argv:
-        argv += ["--model", ctx["model"]]
-    argv += ["--output_dir", str(ctx["run"]), "--report_to", "none", "--cache_dir", str(tmp_path / "cache"),
-             *(["--overwrite_output_dir"] * overwrite)]
-    expect_error(capfd, squad.main, argv, *(fill(n, ctx, tmp_path) for n in needles), run_dir=ctx["run"])
+    run_case(capfd, squad.main, ctx, tmp_path, files, argv, needles, run_dir=ctx["run"], before=SMALL,  # later win
+             after=[*(["--model", ctx["model"]] * ("--model" not in argv)), "--output_dir", ctx["run"], "--report_to",
+                    "none", "--cache_dir", tmp_path / "cache", *(["--overwrite_output_dir"] * overwrite)])
 
 
 PREDICTIONS = {"predictions.json": json.dumps({"q1": "Port Alder", "q2": "Lune"}), "dev.json": GOOD}
@@ -218,11 +179,8 @@ V2 = squad_json(qa(1), {"question": "Who?", "id": "n1", "answers": [], "is_impos
 ], ids=["predictions-not-json", "predictions-a-list", "null-odds-not-numbers", "v2-prediction-missing",
         "predictions-without-evaluate-only", "predictions-a-folder"])
 def test_bad_predictions_file(ctx, tmp_path, capfd, files, argv, needles):
-    for path, content in files.items():
-        (tmp_path / path).write_text(content)
-    argv = [fill(a, ctx, tmp_path) for a in argv]
-    expect_error(capfd, squad.main, [*(["--evaluate_only"] * ("--validation_file" in argv)), *argv],
-                 *(fill(n, ctx, tmp_path) for n in needles))
+    run_case(capfd, squad.main, ctx, tmp_path, files, argv, needles,
+             before=["--evaluate_only"] * ("--validation_file" in argv))
 
 
 @pytest.mark.parametrize("which, needles", [

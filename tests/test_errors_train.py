@@ -2,10 +2,9 @@
 `error: ...`, naming the file (and line) and what was expected; the finished run in --output_dir is byte-identical
 afterwards, also with --overwrite_output_dir. Also: a saved Model (best/) trains further."""
 import json
-import shutil
 
 import pytest
-from bad_input import expect_error
+from bad_input import damaged_models, params, run_case
 
 import train
 
@@ -23,34 +22,6 @@ def ctx(tiny_bert, topic_data, tmp_path_factory):
     assert (run / "best").is_dir() and (run / "test_results.json").exists() and (run / "predictions_test.jsonl").exists()
     return {"model": str(tiny_bert), "data": str(topic_data), "run": run, "root": root,
             **damaged_models(tiny_bert, root / "models")}
-
-
-def damaged_models(model, root):
-    """Copies of a model folder: weights cut in half, garbage weights, garbage config.json, no tokenizer files."""
-    found = {}
-    for name in ("truncated", "garbage", "badconfig", "notokenizer"):
-        folder = root / name
-        shutil.copytree(model, folder)
-        weights = folder / "model.safetensors"
-        if name == "truncated":
-            weights.write_bytes(weights.read_bytes()[:weights.stat().st_size // 2])
-        elif name == "garbage":
-            weights.write_bytes(b"\x00\x01 not safetensors " * 64)
-        elif name == "badconfig":
-            (folder / "config.json").write_text('{"model_type": "bert", ')
-        else:
-            for f in folder.iterdir():
-                if f.name not in ("config.json", "model.safetensors"):
-                    f.unlink()
-        found[name] = str(folder)
-    return found
-
-
-def fill(value, ctx, folder):
-    """{t} (this case's folder) and {name} (a path of ctx) put in; other braces stay."""
-    for key, path in {"t": folder, **ctx}.items():
-        value = value.replace("{" + key + "}", str(path))
-    return value
 
 
 GOOD = '{"text": "a goal today", "labels": ["sports"]}\n{"text": "the minister", "labels": ["politics"]}\n'
@@ -114,21 +85,12 @@ CASES = [
 EARLY_STOP = {"no-model", "no-train-file"}  # parse errors: no overwrite variant
 
 
-def params():
-    for name, files, argv, needles in CASES:
-        yield pytest.param(name, files, argv, needles, False, id=name)
-        if name not in EARLY_STOP:
-            yield pytest.param(name, files, argv, needles, True, id=f"{name}-overwrite")
-
-
-@pytest.mark.parametrize("name, files, argv, needles, overwrite", params())
+@pytest.mark.parametrize("name, files, argv, needles, overwrite",
+                         params(CASES, lambda name, argv: name not in EARLY_STOP))
 def test_bad_input(ctx, tmp_path, capfd, name, files, argv, needles, overwrite):
-    for path, content in files.items():
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_bytes(content if isinstance(content, bytes) else content.encode())
-    argv = ["--model", ctx["model"], *(fill(a, ctx, tmp_path) for a in argv), "--output_dir", str(ctx["run"]),
-            "--report_to", "none", *(["--overwrite_output_dir"] * overwrite)]
-    expect_error(capfd, train.main, argv, *(fill(n, ctx, tmp_path) for n in needles), run_dir=ctx["run"])
+    run_case(capfd, train.main, ctx, tmp_path, files, argv, needles, run_dir=ctx["run"],
+             before=["--model", ctx["model"]],  # later flags win
+             after=["--output_dir", ctx["run"], "--report_to", "none", *(["--overwrite_output_dir"] * overwrite)])
 
 
 def test_saved_model_trains_further(ctx, tmp_path):

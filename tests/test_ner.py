@@ -19,15 +19,7 @@ import tiny
 
 CONLL = SHARED / "conll2003"
 LABELS = ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def datasets_cache(tmp_path_factory):
-    """ner.main's default --cache_dir is under $HF_DATASETS_CACHE: a temporary one here, not the user's."""
-    patch = pytest.MonkeyPatch()
-    patch.setenv("HF_DATASETS_CACHE", str(tmp_path_factory.mktemp("hf-datasets")))
-    yield
-    patch.undo()
+pytestmark = pytest.mark.usefixtures("datasets_cache")  # ner.main's default --cache_dir is under it
 
 
 @pytest.fixture(scope="module")
@@ -291,14 +283,18 @@ def test_second_run_reads_the_features_cache(bert, data, tmp_path, monkeypatch, 
         assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
 
 
-def test_features_cache_is_keyed_on_content_and_settings(bert, roberta, data, tmp_path, monkeypatch):
+def featurizing(model, tmp_path):
+    """What ner.featurize takes beside the sentences: args (the features cache under tmp_path), a set-up accelerator,
+    the model's tokenizer and LABELS' ids."""
     import core
 
-    args = ner.parse_args(["--model", str(bert), "--train_file", "x", "--output_dir", str(tmp_path),
+    args = ner.parse_args(["--model", str(model), "--train_file", "x", "--output_dir", str(tmp_path),
                            "--cache_dir", str(tmp_path / "cache")])
-    accelerator = core.setup(args, training=False)
-    tokenizer = ner.load_tokenizer(bert)
-    label2id = {t: i for i, t in enumerate(LABELS)}
+    return args, core.setup(args, training=False), ner.load_tokenizer(model), {t: i for i, t in enumerate(LABELS)}
+
+
+def test_features_cache_is_keyed_on_content_and_settings(bert, roberta, data, tmp_path, monkeypatch):
+    args, accelerator, tokenizer, label2id = featurizing(bert, tmp_path)
     dev = tmp_path / "dev.txt"
     dev.write_text((data / "dev.txt").read_text())
     read = lambda path, n=None: ner.read_file(str(path), args)[:n]
@@ -442,13 +438,7 @@ def test_real_conll2003_counts_and_a_few_steps(tmp_path):
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "zeroed", "missing file", "no manifest", "empty folder",
                                     "swapped", "extra file"])
 def test_a_damaged_features_cache_is_rebuilt_with_a_notice(bert, data, tmp_path, capsys, damage):
-    import core
-
-    args = ner.parse_args(["--model", str(bert), "--train_file", "x", "--output_dir", str(tmp_path),
-                           "--cache_dir", str(tmp_path / "cache")])
-    accelerator = core.setup(args, training=False)
-    tokenizer = ner.load_tokenizer(bert)
-    label2id = {t: i for i, t in enumerate(LABELS)}
+    args, accelerator, tokenizer, label2id = featurizing(bert, tmp_path)
     featurize = lambda path, split: ner.featurize(ner.read_file(str(path), args), split, tokenizer, label2id, 64,
                                                   False, args, accelerator)
     features, kept = featurize(data / "dev.txt", "dev")

@@ -29,8 +29,7 @@ def local_modules(name, found=None):
 def test_copied_template_trains_and_continues(tiny_bert, topic_data, tmp_path):
     project = tmp_path / "my_task"
     shutil.copytree(ROOT / "model", project / "model")
-    shutil.copy(ROOT / "train.py", project)
-    for module in local_modules("core"):  # core.py and the repository's modules it imports (checkpoint, files)
+    for module in local_modules("train"):  # train.py and, recursively, the modules it imports: core, loading, ...
         shutil.copy(ROOT / f"{module}.py", project)
     common = ["--model_name_or_path", str(tiny_bert), "--train_file", str(topic_data / "train.jsonl"),
               "--validation_file", str(topic_data / "valid.jsonl"), "--output_dir", "out", "--report_to", "none",

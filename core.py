@@ -391,16 +391,19 @@ def _loss(model, batch, compute_loss):
 
 
 class Log:
-    """log.json (rewritten at every record, so a crash keeps the history) and the --report_to trackers (through
+    """log.json (rewritten at every record, so a crash keeps the history): {"Epoch N": {"train_log": {"loss"},
+    "valid_log": {metrics}}, "train": [{step, epoch, loss, lr, terms}], "eval": [{step, loss, metrics}]}; and the
+    --report_to trackers (through
     Accelerate; tensorboard events in output_dir/runs); the main process writes. Resuming drops what a killed run
     logged after its checkpoint, in log.json and in the tensorboard events."""
 
     def __init__(self, args, accelerator, resumed_step):
         self.accelerator, self.main = accelerator, accelerator.is_main_process
-        self.path, self.data = Path(args.output_dir) / "log.json", {"steps": []}
+        self.path, self.data = Path(args.output_dir) / "log.json", {"train": [], "eval": []}
         if resumed_step is not None and self.path.exists():
             data = json.loads(self.path.read_text(encoding="utf-8"))
-            data["steps"] = [r for r in data.get("steps", []) if r["step"] <= resumed_step]
+            for part in ("train", "eval"):
+                data[part] = [r for r in data.get(part, []) if r["step"] <= resumed_step]
             self.data = data
         purge = {} if resumed_step is None else {"purge_step": resumed_step + 1}
         accelerator.init_trackers("runs", init_kwargs={"tensorboard": purge})
@@ -411,16 +414,18 @@ class Log:
     def record(self, step, entry, epoch=None, part=None):
         if not self.main:
             return
-        self.data["steps"].append({"step": step, **entry})
+        kind = "eval" if part == "valid_log" else "train"
+        self.data[kind].append({"step": step, **entry})
         if epoch is not None:
             self.data.setdefault(f"Epoch {epoch}", {})[part] = entry
-        prefix = "eval" if part == "valid_log" else "train"
-        self.accelerator.log({f"{prefix}/{k}": v for k, v in entry.items() if isinstance(v, (int, float))}, step=step)
+        self.accelerator.log({f"{kind}/{k}": v for k, v in entry.items() if isinstance(v, (int, float))}, step=step)
         self.save()
 
     def save(self):
         if self.main:
-            write_json(self.path, {**{k: v for k, v in self.data.items() if k != "steps"}, "steps": self.data["steps"]})
+            lists = ("train", "eval")  # the long lists last, so the per-epoch summary reads first
+            write_json(self.path, {**{k: v for k, v in self.data.items() if k not in lists},
+                                   **{k: self.data[k] for k in lists}})
 
     def close(self):
         self.accelerator.end_training()  # flushes and closes every tracker

@@ -155,7 +155,7 @@ def test_resume_inexact_goes_on_with_a_warning(tiny_bert, topic_data, tmp_path, 
     train.main(list(map(str, argv(tiny_bert, topic_data, out, "--resume_from_checkpoint", "auto", "--resume_inexact"))))
     printed = capfd.readouterr().out
     assert f"resumed without the {skipped} state" in printed and "no longer exactly" in printed
-    steps = json.loads((out / "log.json").read_text())["steps"]
+    steps = json.loads((out / "log.json").read_text())["train"]
     lrs = [r["lr"] for r in steps if "lr" in r]
     assert json.loads((out / "training_state.json").read_text())["completed_steps"] == 10 and lrs[-1] == 0.0
     assert lrs == sorted(lrs, reverse=True)  # the schedule went on where it was, not from a new start

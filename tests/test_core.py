@@ -48,9 +48,9 @@ def test_outputs_layout_logs_and_model_card(tiny_bert, topic_data, tmp_path):
     log = json.loads((out / "log.json").read_text())
     assert set(log["Epoch 0"]) == {"train_log", "valid_log"} and set(log["Epoch 1"]) == {"train_log", "valid_log"}
     assert {"loss", "f1_micro", "f1_macro", "exact_match"} <= set(log["Epoch 1"]["valid_log"])
-    steps = [r["step"] for r in log["steps"]]
-    assert steps == sorted(steps) and steps[-1] == 20  # 80 examples / 8 = 10 steps per epoch
-    train_records = [r for r in log["steps"] if "lr" in r]
+    assert [r["step"] for r in log["train"]] == [10, 20] and [r["step"] for r in log["eval"]] == [10, 20]
+    train_records = log["train"]
+    assert all("lr" in r for r in train_records) and not any("lr" in r for r in log["eval"])  # kept apart
     assert train_records[-1]["lr"] == 0.0 and train_records[0]["lr"] > 0  # linear schedule ends at 0 exactly
 
     top = state(out)
@@ -109,7 +109,7 @@ def test_gradient_accumulation_matches_the_big_batch(tiny_bert_nodrop, topic_dat
     train.main(args_for(tiny_bert_nodrop, topic_data, c, "--num_train_epochs", 1,
                         "--per_device_train_batch_size", 4, "--gradient_accumulation_steps", 3))
     assert state(c)["completed_steps"] == 7
-    assert [r for r in json.loads((c / "log.json").read_text())["steps"] if "lr" in r][-1]["lr"] == 0.0
+    assert json.loads((c / "log.json").read_text())["train"][-1]["lr"] == 0.0
 
 
 def test_exact_resume_after_sigkill_mid_epoch_with_accumulation(tiny_bert, topic_data, tmp_path):
@@ -224,7 +224,8 @@ def test_two_processes_match_one(tiny_bert_nodrop, topic_data, tmp_path):
     assert s1["completed_steps"] == s2["completed_steps"] == 20
     r1, r2 = (json.loads((d / "eval_results.json").read_text()) for d in (one, two))
     assert r1.keys() == r2.keys() and all(r1[k] == pytest.approx(r2[k], abs=1e-5) for k in r1)
-    log1, log2 = (json.loads((d / "log.json").read_text())["steps"] for d in (one, two))
+    log1, log2 = (json.loads((d / "log.json").read_text()) for d in (one, two))
+    log1, log2 = log1["train"] + log1["eval"], log2["train"] + log2["eval"]
     assert [r["step"] for r in log1] == [r["step"] for r in log2]  # written once, by the main process
     assert [r["lr"] for r in log1 if "lr" in r] == pytest.approx([r["lr"] for r in log2 if "lr" in r])
     assert max_diff(weights(one / "last"), weights(two / "last")) < 1e-4
@@ -301,6 +302,6 @@ def test_a_finished_run_extended_continues_its_schedule(tiny_bert, topic_data, t
     common = ["--logging_steps", 1, "--num_warmup_steps", 3]
     train.main(args_for(tiny_bert, topic_data, out, "--num_train_epochs", 2, *common))
     train.main(args_for(tiny_bert, topic_data, out, "--num_train_epochs", 4, *common, "--resume_from_checkpoint", "auto"))
-    lrs = {r["step"]: r["lr"] for r in json.loads((out / "log.json").read_text())["steps"] if "lr" in r}
+    lrs = {r["step"]: r["lr"] for r in json.loads((out / "log.json").read_text())["train"]}
     # the 4-epoch plan (40 steps, linear, warm-up 3) from step 21 on: no second warm-up, no jump from 0
     assert lrs[20] == 0.0 and lrs[21] == pytest.approx(3e-3 * (40 - 21) / (40 - 3)) and lrs[40] == 0.0

@@ -237,9 +237,9 @@ def test_roberta_from_scratch_end_to_end(corpus, tmp_path):
     tok = AutoTokenizer.from_pretrained(out / "best")
     assert config["architectures"] == ["RobertaForMaskedLM"] and config["vocab_size"] == len(tok) == 400
     assert config["max_position_embeddings"] == 34 and tok.model_max_length == 32
-    log = json.loads((out / "log.json").read_text())["steps"]
-    evals = [r for r in log if "perplexity" in r]
-    assert [r["step"] for r in evals] == [4, 8] and all(r["padding_share"] == 0 for r in log if "lr" in r)
+    log = json.loads((out / "log.json").read_text())
+    evals = log["eval"]
+    assert [r["step"] for r in evals] == [4, 8] and all(r["padding_share"] == 0 for r in log["train"])
     # best/ evaluated again after reloading: the same masks, so the same perplexity
     results = json.loads((out / "eval_results.json").read_text())
     assert results["perplexity"] == pytest.approx(best["perplexity"], rel=1e-6) == min(r["perplexity"] for r in evals)

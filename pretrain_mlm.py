@@ -188,7 +188,7 @@ def train_tokenizer(args, lines):
         except Exception as e:  # noqa: BLE001 (tokenizers raises a plain Exception: "not large enough to contain ...")
             core.fail(f"--vocab_size {size}: the unigram trainer refuses it ({e}); expected room for every character "
                       f"of the corpus and the {len(specials)} special tokens")
-    else:  # the sentencepiece library, as the seed project; rebuilt with its own normalisation table so that
+    else:  # the sentencepiece library, as colorfulscoop's bert-base-ja did; rebuilt with its own normalisation table so that
         # the saved tokenizer gives the library's ids (AlbertTokenizer/DebertaV2Tokenizer normalise differently)
         import sentencepiece as spm
         from sentencepiece import sentencepiece_model_pb2

@@ -8,7 +8,7 @@ features that one encoder pass per example extracts and a float16 .npy cache kee
 layers); the epoch is picked by dev. Writes results.md and results.json (the metric per layer and epoch, a
 majority baseline, and the control task of Hewitt and Liang: the same probes trained on a random label per word
 type; selectivity = accuracy - control accuracy) and probe.png (metric against layer, one line per --model).
-The seed's three steps are subcommands taking the same flags (no subcommand = run = all three):
+The CS224N project's three steps (train, predict, evaluate) are subcommands taking the same flags (no subcommand = run = all three):
     python probe.py train --task squad --model twmkn9/bert-base-uncased-squad2 --train_file train-v2.0.json \
         --validation_file dev-v2.0.json --version_2_with_negative --epochs 3 --device cuda
     python probe.py predict ...     # each epoch's probes on the dev (and test) data: predictions/epoch_N.json
@@ -51,7 +51,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add = parser.add_argument
     add("command", nargs="?", default="run", choices=COMMANDS,
-        help="train, predict or evaluate (the seed's three steps), or run: all three (default: run)")
+        help="train, predict or evaluate (the CS224N project's three steps), or run: all three (default: run)")
     add("--model_name_or_path", "--model", action="append", default=[],
         help="an encoder to probe; repeat it to compare models in one table and plot (required)")
     add("--task", type=str.lower, default=None, help=f"one of {', '.join(TASKS)} (required)")
@@ -60,7 +60,7 @@ def parse_args(argv=None):
     add("--layers", default=None, help="comma-separated hidden states to probe, 0 = the embeddings (default: all)")
     add("--pooling", default="cls", choices=["cls", "mean"],
         help="sentence tasks: the first token's state or the mean over the tokens (default: cls)")
-    add("--num_train_epochs", "--epochs", type=int, default=3, help="(default: 3, the seed's)")
+    add("--num_train_epochs", "--epochs", type=int, default=3, help="(default: 3, as in the CS224N project)")
     add("--per_device_train_batch_size", type=int, default=32, help="sentences or windows per probe step (default: 32)")
     add("--per_device_eval_batch_size", type=int, default=32, help="examples per encoder pass (default: 32)")
     add("--learning_rate", type=float, default=3e-3, help="AdamW, on standardized features (default: 3e-3)")
@@ -429,7 +429,7 @@ def open_model(args, name):
                   f"--max_query_length - special tokens = {room}")
     default = "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        device = torch.device({"gpu": "cuda"}.get(args.device, args.device or default))  # the seed said "gpu"
+        device = torch.device({"gpu": "cuda"}.get(args.device, args.device or default))  # the CS224N project's scripts said "gpu"
     except (RuntimeError, ValueError):
         core.fail(f"--device {args.device}: expected cpu, cuda (or gpu) or cuda:N")
     if device.type == "cuda" and not torch.cuda.is_available():

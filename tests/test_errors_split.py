@@ -35,7 +35,7 @@ def run(args):
 def test_an_output_that_is_the_input_is_refused(done, capfd):
     corpus, parts = done
     train = parts / "data.train.txt"
-    for overwrite in ([], ["--overwrite"]):  # the seed's split.py overwrote its own input
+    for overwrite in ([], ["--overwrite"]):  # split.py once overwrote its own input this way
         expect_error(capfd, split.main, run(["--data_path", train, "--base_path", parts / "data.txt", *overwrite]),
                      f"{train}: this output is the input", "choose another --base_path", run_dir=parts)
         valid = parts / "data.valid.txt"

@@ -1,6 +1,6 @@
 """probe.py: feature shapes and the cache (reused without a model), a planted layer found by the table, the
 batched probes equal to independent ones, the majority baseline and control task recomputed by hand, the plot of
-several models, the seed's train/predict/evaluate steps on NER, SQuAD v2 with the official metric, and bad input
+several models, the CS224N project's train/predict/evaluate steps on NER, SQuAD v2 with the official metric, and bad input
 (one line, exit 2)."""
 import argparse
 import csv
@@ -172,7 +172,7 @@ def test_batched_probes_equal_independent_ones(task):
 
 
 def test_ner_train_predict_evaluate_steps(tmp_path):
-    """The seed's three steps, one subcommand each, and a test set scored at the epoch dev picked."""
+    """The CS224N project's three steps, one subcommand each, and a test set scored at the epoch dev picked."""
     data = fixtures_ner.write_data(tmp_path / "data", sizes=(80, 24, 24))
     model = tiny.build_model("bert", tmp_path / "bert", texts=(data / "sentences.txt").read_text().splitlines())
     flags = ["--task", "ner", "--model", str(model), "--train_file", str(data / "train.txt"), "--validation_file",

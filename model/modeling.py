@@ -1,3 +1,5 @@
+import inspect
+
 from torch import nn
 from transformers import AutoModel, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
@@ -5,8 +7,22 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from .configuration import ModelConfig
 
 
+def _no_pooler(encoder_config):
+    """{"add_pooling_layer": False} for an encoder class that has a pooler to leave out (BERT, RoBERTa), {} for one
+    that has none and refuses the argument (DistilBERT): the head pools the first token's hidden state either way."""
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING
+
+    try:
+        encoder_class = MODEL_MAPPING[type(encoder_config)]
+    except KeyError:  # a model type AutoModel resolves some other way: let it decide, without the argument
+        return {}
+    accepted = inspect.signature(encoder_class.__init__).parameters
+    return {"add_pooling_layer": False} if "add_pooling_layer" in accepted else {}
+
+
 class Model(PreTrainedModel):
-    """Encoder + dropout + linear head over the first token; one independent sigmoid per label."""
+    """Encoder + dropout + linear head over the first token's last hidden state (any encoder AutoModel loads: BERT,
+    RoBERTa, DistilBERT, ...; no pooler is used); one independent sigmoid per label."""
 
     config_class = ModelConfig
     base_model_prefix = "encoder"
@@ -14,7 +30,7 @@ class Model(PreTrainedModel):
 
     def __init__(self, config):
         super().__init__(config)
-        self.encoder = AutoModel.from_config(config.encoder, add_pooling_layer=False)
+        self.encoder = AutoModel.from_config(config.encoder, **_no_pooler(config.encoder))
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.classifier = nn.Linear(config.encoder.hidden_size, config.num_labels)
         self.post_init()
@@ -24,7 +40,7 @@ class Model(PreTrainedModel):
         """A new model whose encoder starts from config.encoder_name_or_path's pretrained weights."""
         model = cls(config)
         model.encoder = AutoModel.from_pretrained(config.encoder_name_or_path, config=config.encoder,
-                                                  add_pooling_layer=False)
+                                                  **_no_pooler(config.encoder))
         return model
 
     def _init_weights(self, module):

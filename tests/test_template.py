@@ -102,3 +102,18 @@ def test_unknown_label_in_validation_file(tiny_bert, topic_data, tmp_path, capsy
                     "--validation_file", str(valid), "--output_dir", str(tmp_path / "out")])
     assert e.value.code == 2
     assert capsys.readouterr().err.strip() == f"error: {valid}:2: label 'weather' is not in the training data's labels"
+
+
+def test_template_trains_on_a_distilbert_encoder(topic_data, tmp_path):
+    """DistilBERT has no pooler and refuses add_pooling_layer: the head pools the first token's hidden state."""
+    import tiny
+    from model import Model
+
+    encoder = tiny.build_model("distilbert", tmp_path / "tiny-distilbert")
+    out = tmp_path / "out"
+    train.main(["--model", str(encoder), "--train_file", str(topic_data / "train.jsonl"), "--validation_file",
+                str(topic_data / "valid.jsonl"), "--output_dir", str(out), "--report_to", "none",
+                "--max_train_steps", "3"])
+    model = Model.from_pretrained(out / "best")
+    assert model.config.encoder.model_type == "distilbert" and type(model.encoder).__name__ == "DistilBertModel"
+    assert json.loads((out / "eval_results.json").read_text())["loss"] > 0

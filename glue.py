@@ -6,7 +6,13 @@
 --data_dir is a task's folder as download_glue_data.py writes it; --dataset_name takes the same tasks from
 `datasets` (nyu-mll/glue) or a local folder; --train_file/--validation_file/--test_file (CSV, TSV, JSON
 lines) with --text_columns and --label_column make any task (a regression when the labels are floats).
---do_predict writes the GLUE submission file (SST-2.tsv, MNLI-m.tsv, ...): test sets have no labels.
+--do_train trains (best/ by the dev metric when --do_eval), --do_eval evaluates best/ (or the model as given) on the
+validation data and writes predictions_dev.tsv (index, gold label, prediction), --do_predict writes the GLUE
+submission file (SST-2.tsv, MNLI-m.tsv, ...): test sets have no labels. With no --do_* flag the data decides: a
+train file trains, a validation file evaluates, a test file predicts (GLUE folders and datasets: all that exist).
+Without --text_columns a custom file's columns are inferred from its header as the Hugging Face scripts do (the
+usual names first: sentence1/sentence2, question/sentence, premise/hypothesis, sentence, text ...; else the first
+one or two columns that are not the label), and the choice is printed once.
 Compare runs, the maximum over seeds per task:
     python glue.py --report out/glue
 """
@@ -68,14 +74,21 @@ def parse_args(argv=None):
     parser.add_argument("--test_file", default=None, help="same format, labels not needed (default: none)")
     parser.add_argument("--diagnostic_file", default=None,
                         help="MNLI only: GLUE's diagnostic.tsv, predicted into AX.tsv (default: none)")
-    parser.add_argument("--text_columns", type=lambda s: tuple(s.split(",")), default=None,
-                        help="one or two comma-separated columns (default: the task's; 'sentence' for custom files)")
-    parser.add_argument("--label_column", default=None, help="(default: the task's; 'label' for custom files)")
+    parser.add_argument("--text_columns", "--text_column_names", type=lambda s: tuple(s.split(",")), default=None,
+                        help="one or two comma-separated columns (default: the task's; for custom files inferred "
+                             "from the header)")
+    parser.add_argument("--label_column", "--label_column_name", default=None,
+                        help="(default: the task's; 'label' for custom files)")
     parser.add_argument("--max_seq_length", type=int, default=None,
                         help="tokens per example or pair (default: 128, or the model's maximum if less)")
-    parser.add_argument("--do_train", action="store_true", help="train, keep best/ by the dev metric (default: off)")
-    parser.add_argument("--do_eval", action="store_true", help="evaluate best/ (or the model) on dev (default: off)")
-    parser.add_argument("--do_predict", action="store_true", help="write the test set's submission file (default: off)")
+    parser.add_argument("--do_train", action="store_true", help="train; with --do_eval best/ is picked on dev "
+                        "(default: off; with no --do_* flag, on when there is training data)")
+    parser.add_argument("--do_eval", action="store_true", help="evaluate best/ (or the model as given) on dev, write "
+                        "predictions_dev.tsv (default: off; with no --do_* flag, on when there is validation data)")
+    parser.add_argument("--do_predict", action="store_true", help="write the test set's submission file (default: "
+                        "off; with no --do_* flag, on when there is test data)")
+    parser.add_argument("--max_predict_samples", type=int, default=-1,
+                        help="predict the first N test examples (default: %(default)s = all)")
     parser.add_argument("--report", nargs="+", metavar="OUT_DIR", default=None,
                         help="print the results table of the runs under these folders, then stop (default: off)")
     args = parser.parse_args(argv)
@@ -85,13 +98,17 @@ def parse_args(argv=None):
         core.fail(f"unknown task name {args.task_name!r}; expected one of {', '.join(TASKS)}")
     if not args.model_name_or_path:
         core.fail("--model_name_or_path is required")
-    if not (args.do_train or args.do_eval or args.do_predict):
-        core.fail("nothing to do: pass --do_train, --do_eval and/or --do_predict")
     files = args.train_file or args.validation_file or args.test_file
     if sum(map(bool, (args.data_dir, args.dataset_name, files))) != 1:
         core.fail("give one of --data_dir, --dataset_name or --train_file/--validation_file/--test_file")
     if args.data_dir and not args.task_name:
         core.fail("--data_dir needs --task_name")
+    args.inferred = not (args.do_train or args.do_eval or args.do_predict)
+    if args.inferred:  # as the data implies: every split given (files) or found (GLUE folders, datasets: in main)
+        args.do_train = args.do_eval = args.do_predict = True
+        if files:
+            args.do_train, args.do_eval, args.do_predict = (bool(args.train_file), bool(args.validation_file),
+                                                            bool(args.test_file))
     for flag, name in (("do_train", "train_file"), ("do_eval", "validation_file"), ("do_predict", "test_file")):
         if files and getattr(args, flag) and not getattr(args, name):
             core.fail(f"--{flag} needs --{name}")
@@ -211,7 +228,8 @@ def sources(args):
     if not (args.data_dir or args.dataset_name):
         return {"train": args.train_file, "eval": {"": args.validation_file}, "test": {submission: args.test_file}}
     if args.data_dir:
-        src = lambda stem: Path(args.data_dir) / f"{stem}.tsv"
+        src = lambda stem: Path(args.data_dir) / f"{stem}.tsv" if not getattr(args, "inferred", False) or \
+            (Path(args.data_dir) / f"{stem}.tsv").is_file() else None
     else:
         from datasets import load_dataset, load_from_disk
         name = args.dataset_name
@@ -222,18 +240,56 @@ def sources(args):
             core.fail(f"{name}: cannot load ({(str(e).splitlines() or [type(e).__name__])[0]})")
         text = args.text_columns or HUB_COLUMNS.get(task) or (TASKS[task][1] if task else ("sentence",))
         label = args.label_column or "label"
-        src = lambda stem: lambda labelled: read_hub(dataset, name, stem.replace("dev", "validation"), text, label,
-                                                     labelled)
+        split = lambda stem: stem.replace("dev", "validation")
+        src = lambda stem: None if getattr(args, "inferred", False) and split(stem) not in dataset else \
+            lambda labelled: read_hub(dataset, name, split(stem), text, label, labelled)
     return {"train": src("train"),
             "eval": {"": src("dev_matched"), "_mm": src("dev_mismatched")} if mnli else {"": src("dev")},
             "test": {"MNLI-m": src("test_matched"), "MNLI-mm": src("test_mismatched")} if mnli
             else {submission: src("test")}}
 
 
+USUAL_COLUMNS = (("sentence1", "sentence2"), ("question", "sentence"), ("premise", "hypothesis"),
+                 ("question1", "question2"), ("#1 String", "#2 String"), ("sentence",), ("text",), ("question",))
+NOT_TEXT = {"idx", "index", "id", "label", "labels"}
+
+
+def header(path):
+    """The column names of a CSV/TSV file's header or of a JSON lines file's first object ([] if unreadable)."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            if path.suffix in (".json", ".jsonl"):
+                line = next((l for l in f if l.strip()), "")
+                row = json.loads(line) if line else {}
+                return list(row) if isinstance(row, dict) else []
+            reader = csv.reader(f) if path.suffix == ".csv" else csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+            return next((r for r in reader if r), [])
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error):
+        return []
+
+
+def infer_columns(columns, label):
+    """The text columns as the Hugging Face scripts pick them: the usual names first, else the first one or two
+    columns that are neither the label nor an index; None when there is none."""
+    for usual in USUAL_COLUMNS:
+        if all(c in columns for c in usual):
+            return usual
+    rest = [c for c in columns if c != label and c.lower() not in NOT_TEXT]
+    return tuple(rest[:2]) or None
+
+
 def load(args, src, labelled):
     if callable(src):
         return src(labelled)
     spec = TASKS.get(args.task_name)
+    if not spec and not args.text_columns:  # a custom file: its columns, inferred once, printed once
+        columns = header(src)
+        inferred = infer_columns(columns, args.label_column or "label")
+        if inferred:
+            args.text_columns = inferred
+            print(f"columns: text {', '.join(inferred)}; label {args.label_column or 'label'} (inferred from "
+                  f"{Path(src).name}'s header; --text_columns to choose)")
     text = args.text_columns or (spec[1] if spec else ("sentence",))
     label = (args.label_column or (spec[2] if spec else "label")) if labelled else None
     names = COLA_COLUMNS if args.task_name == "cola" and labelled and args.data_dir else None
@@ -337,9 +393,21 @@ def main(argv=None):
 
     # --- data, read and checked before anything is written: a bad line stops here with its file and line
     src = sources(args)
+    if args.inferred:  # no --do_* flag: what the data holds
+        src["eval"] = {s: x for s, x in src["eval"].items() if x is not None}
+        src["test"] = {n: x for n, x in src["test"].items() if x is not None}
+        args.do_train = args.do_train and src["train"] is not None
+        args.do_eval, args.do_predict = args.do_eval and bool(src["eval"]), args.do_predict and bool(src["test"])
+        if not (args.do_train or args.do_eval or args.do_predict):
+            core.fail(f"nothing to do: {args.data_dir or args.dataset_name} has no training, validation or test "
+                      "data; expected train.tsv, dev.tsv or test.tsv (or such splits)")
+        print(f"no --do_* flag: {', '.join(f for f in ('do_train', 'do_eval', 'do_predict') if getattr(args, f))} "
+              "(as the data implies)")
     train = load(args, src["train"], True) if args.do_train else None
     evals = {s: load(args, x, True) for s, x in src["eval"].items()} if args.do_eval else {}
     tests = {n: load(args, x, False) for n, x in src["test"].items()} if args.do_predict else {}
+    limit = lambda examples, n: examples[:n] if n > 0 else examples
+    tests = {n: limit(x, args.max_predict_samples) for n, x in tests.items()}
     if args.diagnostic_file and args.do_predict:  # GLUE's AX set, scored by the MNLI model
         tests["AX"] = read_file(args.diagnostic_file, ("sentence1", "sentence2"))
     for e in (e for split in tests.values() for e in split):
@@ -400,20 +468,21 @@ def main(argv=None):
         encoded = tokenizer(*zip(*[e["texts"] for e in examples]), truncation=True, max_length=args.max_seq_length)
         return [{**{k: v[i] for k, v in encoded.items()}, **({} if e["label"] is None else {"labels": e["label"]})}
                 for i, e in enumerate(examples)]
-    limit = lambda examples, n: examples[:n] if n > 0 else examples
     train_dataset = encode(limit(train, args.max_train_samples)) if train else None
     eval_datasets = {s: encode(limit(x, args.max_eval_samples)) for s, x in evals.items()}
     collator = DataCollatorWithPadding(tokenizer)
     loaders = {s: core.eval_loader(accelerator, d, collator, args) for s, d in eval_datasets.items()}
     positive = label2id.get(spec[3].get(POSITIVE)) if spec and spec[3] else None
 
-    def evaluate_all(model, first=None):
+    def evaluate_all(model, first=None, kept=None):
         """Metrics on every dev set (MNLI: matched, then mismatched with the suffix _mm); `first`: the arrays
-        core.train already has for the first one."""
+        core.train already has for the first one; `kept`: a dict that receives each dev set's arrays."""
         results = {}
         for suffix, loader in loaders.items():
             loss, arrays = (None, first) if first is not None and not suffix else \
                 core.predict(accelerator, model, loader, desc=f"[VALID{suffix}]")
+            if kept is not None:
+                kept[suffix] = arrays
             results.update({**({f"loss{suffix}": loss} if loss is not None else {}),
                             **{f"{k}{suffix}": v for k, v in
                                compute_metrics(task, arrays["logits"], arrays["labels"], positive).items()}})
@@ -424,20 +493,37 @@ def main(argv=None):
         first_eval = eval_datasets.get("")
         best = core.train(args, accelerator, model, tokenizer, train_dataset, first_eval, collator,
                           evaluate=(lambda arrays: evaluate_all(model, arrays)) if first_eval else None)
-        accelerator.print(f"best: {json.dumps(best)}")
+        if first_eval:
+            accelerator.print(f"best: {json.dumps(best)}")
+        else:
+            state = json.loads((out / "best" / "training_state.json").read_text())
+            accelerator.print(f"trained {state.get('completed_steps')} steps; best/ is the last step (no validation "
+                              "data: pass --do_eval with validation data to pick best/ on it)")
         model = AutoModelForSequenceClassification.from_pretrained(out / "best")
     model = accelerator.prepare(model)
 
     # --- evaluate best/ (or the model as given) on dev
-    results = evaluate_all(model) if loaders else None
+    dev_arrays = {}
+    results = evaluate_all(model, kept=dev_arrays) if loaders else None
+    id2code = {label2id[name]: code for code, name in labels or []}
     if results is not None:
         accelerator.print(f"eval: {json.dumps(results)}")
         if accelerator.is_main_process:
             out.mkdir(parents=True, exist_ok=True)
             core.write_json(out / "eval_results.json", results)
+            for suffix, arrays in dev_arrays.items():  # the dev predictions beside their gold labels
+                examples = limit(evals[suffix], args.max_eval_samples)
+                logits = arrays["logits"]
+                if regression:
+                    rows = [f"{e['index']}\t{e['label']:.3f}\t{s:.3f}" for e, s in zip(examples, logits[:, 0])]
+                else:
+                    rows = [f"{e['index']}\t{id2code[e['label']]}\t{id2code[int(i)]}"
+                            for e, i in zip(examples, logits.argmax(-1))]
+                path = out / f"predictions_dev{suffix}.tsv"
+                core.write_text(path, "\n".join(["index\tlabel\tprediction"] + rows) + "\n")
+                accelerator.print(f"wrote {path} ({len(rows)} predictions with their gold labels)")
 
     # --- predict the test sets: the submission files (index, prediction), label names as in the TSVs
-    id2code = {label2id[name]: code for code, name in labels or []}
     for name, examples in tests.items():
         _, arrays = core.predict(accelerator, model, core.eval_loader(accelerator, encode(examples), collator, args),
                                  keys=("logits",), desc=f"[best] [TEST {name}]")

@@ -428,7 +428,8 @@ class Log:
                                    **{k: self.data[k] for k in lists}})
 
     def close(self):
-        self.accelerator.end_training()  # flushes and closes every tracker
+        for tracker in self.accelerator.trackers:  # not end_training(): the script still evaluates on every process
+            tracker.finish()
 
 
 def _optimizer(args, accelerator, model):

@@ -7,7 +7,13 @@ Files are in the official SQuAD JSON layout; --dataset_name takes squad / squad_
 `datasets` folder, or a folder holding one train*.json and one dev*.json. Contexts are cut into windows of
 --max_seq_length tokens overlapping by --doc_stride; an answer is read back from the windows' start/end logits.
 Writes predictions.json, nbest_predictions.json, null_odds.json (v2) and eval_results.json next to best/ (a
-standard question-answering checkpoint). Without training data, the model is evaluated as it is.
+standard question-answering checkpoint). --do_train, --do_eval and --do_predict are the Hugging Face scripts':
+train, evaluate best/ (or the model as it is, without --do_train) on the validation data, predict --test_file
+(answers in it are scored, none needed) into predictions_test.json; with no --do_* flag the data decides (a train
+file trains, a validation file evaluates, a test file predicts). --evaluate_only is --do_eval without --do_train.
+Answer one question (what transformers' removed question-answering pipeline did), printed as JSON:
+    python squad.py --model_name_or_path out/squad2/best --question "Who?" --context "..."
+or from Python: squad.answer("out/squad2/best", "Who?", "...") -> {"answer", "score", "start", "end"}.
 Score any predictions file, with the same numbers as the official evaluate-v1.1.py / evaluate-v2.0.py:
     python squad.py --evaluate_only --validation_file dev-v2.0.json --predictions out/squad2/predictions.json \
         --null_odds out/squad2/null_odds.json
@@ -56,8 +62,21 @@ def parse_args(argv=None):
                    "(default: $HF_DATASETS_CACHE/squad_windows or ~/.cache/huggingface/datasets/squad_windows)")
     g.add_argument("--overwrite_cache", action="store_true", help="tokenize again even if cached (default: off)")
     g.add_argument("--preprocessing_num_workers", type=int, default=None, help="processes for tokenizing (default: 1)")
-    g.add_argument("--evaluate_only", action="store_true", help="no training: score --predictions, or else evaluate "
-                   "the model on the validation data (default: off)")
+    g.add_argument("--test_file", default=None, help="SQuAD JSON to predict with --do_predict; scored when it has "
+                   "answers (default: none)")
+    g.add_argument("--do_train", action="store_true", help="train on the training data (default: off; with no "
+                   "--do_* flag, on when there is training data)")
+    g.add_argument("--do_eval", action="store_true", help="evaluate best/ (or the model as it is) on the validation "
+                   "data (default: off; with no --do_* flag, on when there is validation data)")
+    g.add_argument("--do_predict", action="store_true", help="predict --test_file into predictions_test.json "
+                   "(default: off; with no --do_* flag, on when there is a test file)")
+    g.add_argument("--max_predict_samples", type=int, default=-1, help="predict the first N test questions "
+                   "(default: %(default)s = all)")
+    g.add_argument("--question", default=None, help="with --context: answer this one question with the model and "
+                   "print {answer, score, start, end} as JSON (default: none)")
+    g.add_argument("--context", default=None, help="the text --question is answered from (default: none)")
+    g.add_argument("--evaluate_only", action="store_true", help="--do_eval without --do_train: score --predictions, "
+                   "or else evaluate the model on the validation data (default: off)")
     g.add_argument("--predictions", default=None, help="with --evaluate_only: the predictions.json to score "
                    "(default: none)")
     g.add_argument("--null_odds", default=None, help="with --predictions: null_odds.json, for the best_* thresholds "
@@ -66,18 +85,39 @@ def parse_args(argv=None):
                    "exceed this count as answered ''; the official script's -t: give the threshold the predictions "
                    "were made with (default: 1.0)")
     args = parser.parse_args(argv)
+    if args.evaluate_only:
+        if not args.predictions:  # scoring a predictions file prints its JSON alone
+            print("note: --evaluate_only is --do_eval without --do_train")
+        if args.do_train:
+            core.fail("--evaluate_only does not train: drop --do_train")
+        args.do_eval = True
     if args.predictions or args.null_odds:
-        if not args.evaluate_only or not args.predictions or not args.validation_file:
+        if not args.do_eval or not args.predictions or not args.validation_file:
             core.fail("--predictions/--null_odds go with --evaluate_only and --validation_file")
         return args
     if not args.model_name_or_path:
         core.fail("--model_name_or_path is required")
+    if (args.question is None) != (args.context is None):
+        core.fail("--question and --context go together: the question, and the text it is answered from")
+    if args.question is not None:
+        return args
     if args.dataset_name and (args.train_file or args.validation_file):
         core.fail("give --dataset_name or --train_file/--validation_file, not both")
-    if not (args.dataset_name or args.train_file or args.validation_file):
-        core.fail("no data: give --train_file and/or --validation_file, or --dataset_name")
+    if not (args.dataset_name or args.train_file or args.validation_file or args.test_file):
+        core.fail("no data: give --train_file, --validation_file and/or --test_file, or --dataset_name")
     if args.evaluate_only and args.train_file:
         core.fail("--evaluate_only does not train: drop --train_file")
+    args.inferred = not (args.do_train or args.do_eval or args.do_predict)
+    if args.inferred:  # as the data implies (a --dataset_name's splits: in main)
+        args.do_train = bool(args.train_file or args.dataset_name)
+        args.do_eval = bool(args.validation_file or args.dataset_name)
+        args.do_predict = bool(args.test_file)
+    elif not args.dataset_name:
+        for flag, name in (("do_train", "train_file"), ("do_eval", "validation_file"), ("do_predict", "test_file")):
+            if getattr(args, flag) and not getattr(args, name):
+                core.fail(f"--{flag} needs --{name}")
+    if args.do_predict and not args.test_file:
+        core.fail("--do_predict needs --test_file")
     if args.use_best_threshold and not args.version_2_with_negative:
         core.fail("--use_best_threshold tunes the no-answer threshold: it needs --version_2_with_negative")
     for flag in ("max_seq_length", "max_query_length", "n_best_size", "max_answer_length", "preprocessing_num_workers"):
@@ -415,10 +455,11 @@ def featurize(examples, tokenizer, args, training, accelerator):
 
 # --- post-processing: window logits -> one answer per question
 def postprocess(examples, meta, start_logits, end_logits, n_best_size=20, max_answer_length=30, version_2=False,
-                threshold=0.0):
+                threshold=0.0, with_offsets=False):
     """The n_best_size best starts x ends of every window, invalid spans skipped (outside the context, end before
     start, longer than max_answer_length); v2: null score = the minimum over windows of the CLS start+end logits,
-    and '' is predicted when null score - best span score > threshold. Returns predictions, nbest, null_odds."""
+    and '' is predicted when null score - best span score > threshold. Returns predictions, nbest, null_odds;
+    with_offsets: each n-best entry also has its character "start" and "end" in the context (0, 0 for no answer)."""
     windows_of = defaultdict(list)
     for i, example_id in enumerate(meta["example_id"]):
         windows_of[example_id].append(i)
@@ -429,7 +470,7 @@ def postprocess(examples, meta, start_logits, end_logits, n_best_size=20, max_an
             offsets, start, end, cls = meta["offsets"][i], start_logits[i], end_logits[i], meta["cls_index"][i]
             if null is None or start[cls] + end[cls] < null["score"]:
                 null = {"text": "", "score": float(start[cls] + end[cls]), "start_logit": float(start[cls]),
-                        "end_logit": float(end[cls])}
+                        "end_logit": float(end[cls]), "start": 0, "end": 0}
             context = np.flatnonzero(offsets[:, 1] >= 0)  # also drops the -100 padding of shorter windows
             starts = context[np.argsort(-start[context], kind="stable")[:n_best_size]]
             ends = context[np.argsort(-end[context], kind="stable")[:n_best_size]]
@@ -443,7 +484,7 @@ def postprocess(examples, meta, start_logits, end_logits, n_best_size=20, max_an
             if text.strip() and text not in seen:
                 seen.add(text)
                 best.append({"text": text, "score": float(total), "start_logit": float(start_logit),
-                             "end_logit": float(end_logit)})
+                             "end_logit": float(end_logit), "start": int(a), "end": int(b)})
                 if len(best) == n_best_size:
                     break
         top = best[0] if best else {"text": "", "score": -1e6}  # no span at all: only for an empty context
@@ -456,7 +497,8 @@ def postprocess(examples, meta, start_logits, end_logits, n_best_size=20, max_an
         scores = np.array([s["score"] for s in best])
         probabilities = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum() if best else []
         nbest[example["id"]] = [{"text": s["text"], "probability": float(p), "start_logit": s["start_logit"],
-                                 "end_logit": s["end_logit"]} for s, p in zip(best, probabilities)]
+                                 "end_logit": s["end_logit"], **({"start": s["start"], "end": s["end"]} if with_offsets
+                                                                  else {})} for s, p in zip(best, probabilities)]
     return predictions, nbest, null_odds
 
 
@@ -471,17 +513,34 @@ def main(argv=None):
     args = parse_args(argv)
     if args.predictions:
         return evaluate_file(args)
+    if args.question is not None:
+        result = answer(args.model_name_or_path, args.question, args.context, n_best_size=args.n_best_size,
+                        max_answer_length=args.max_answer_length,
+                        null_score_diff_threshold=args.null_score_diff_threshold,
+                        version_2_with_negative=args.version_2_with_negative or None,
+                        # the defaults give way to the run's own settings (its training_state.json)
+                        max_seq_length=args.max_seq_length, doc_stride=None if args.doc_stride == 128 else
+                        args.doc_stride, max_query_length=None if args.max_query_length == 64 else
+                        args.max_query_length)
+        print(json.dumps(result, ensure_ascii=False))
+        return result
     from transformers import AutoModelForQuestionAnswering, DataCollatorWithPadding
 
     # --- data, read and checked before anything is written
     if args.dataset_name:
         splits = read_hub(args)
+        if args.do_train and "train" not in splits and not args.inferred:
+            core.fail(f"--do_train: {args.dataset_name} has no train split")
+        if args.do_eval and "validation" not in splits and not args.inferred:
+            core.fail(f"--do_eval: {args.dataset_name} has no validation split")
         train, dev = splits.get("train"), splits.get("validation")
     else:
         train = read_squad(args.train_file) if args.train_file else None
         dev = read_squad(args.validation_file) if args.validation_file else None
-    train = None if args.evaluate_only else train
-    if train is None and dev is None:
+    train = train if args.do_train else None
+    dev = dev if args.do_eval else None
+    test = read_squad(args.test_file) if args.do_predict else None
+    if train is None and dev is None and test is None:
         core.fail(f"{args.dataset_name}: no train or validation split")
     for name, examples in (("training", train), ("validation", dev)):
         unanswerable = [e for e in examples or [] if e["impossible"]]
@@ -496,12 +555,15 @@ def main(argv=None):
         if train else None
     dev = first(check_answers(dev, source("validation", args.validation_file), False), args.max_eval_samples) \
         if dev else None
+    test = first(test, args.max_predict_samples) if test else None
+    test_scored = bool(test) and any(e["answers"] for e in test)  # a test file with answers: scored too
     out = Path(args.output_dir)
     if train is None and (out / "training_state.json").exists() and not args.overwrite_output_dir:
         core.fail(f"{out} holds a training run whose eval_results.json this would replace; evaluate into another "
                   "--output_dir, or pass --overwrite_output_dir")
     if train is None:  # an evaluation never replaces earlier results silently
-        core.refuse_existing([out / "predictions.json", out / "eval_results.json"], args.overwrite_output_dir)
+        core.refuse_existing([out / "predictions.json", out / "eval_results.json"] * bool(dev) +
+                             [out / "predictions_test.json"] * bool(test), args.overwrite_output_dir)
     config = loading.load_config(args.model_name_or_path)
     tokenizer = loading.load_tokenizer(args.model_name_or_path)  # before setup: its checks are cheap
     if not tokenizer.is_fast:
@@ -534,12 +596,12 @@ def main(argv=None):
                       f"dev {len(dev or [])} -> {len(eval_dataset) if dev else 0} windows")
     version_2 = args.version_2_with_negative
 
-    def answer(arrays, threshold):
+    def answer_dev(arrays, threshold):
         return postprocess(dev, meta, arrays["start_logits"], arrays["end_logits"], args.n_best_size,
                            args.max_answer_length, version_2, threshold)
 
     def evaluate(arrays):
-        predictions, _, null_odds = answer(arrays, args.null_score_diff_threshold)
+        predictions, _, null_odds = answer_dev(arrays, args.null_score_diff_threshold)
         # = evaluate-v2.0.py dev.json predictions.json -n null_odds.json -t <the threshold they were made with>
         return score(dev, predictions, version_2, null_odds if version_2 else None, args.null_score_diff_threshold)
 
@@ -547,16 +609,24 @@ def main(argv=None):
     if train:
         best = core.train(args, accelerator, model, tokenizer, train_dataset, eval_dataset if dev else None, collator,
                           evaluate=evaluate if dev else None, eval_keys=("start_logits", "end_logits"))
-        accelerator.print(f"best: {json.dumps(best)}")
+        if dev:
+            accelerator.print(f"best: {json.dumps(best)}")
+        else:
+            state = json.loads((out / "best" / "training_state.json").read_text())
+            accelerator.print(f"trained {state.get('completed_steps')} steps; best/ is the last step (no validation "
+                              "data)")
         model = AutoModelForQuestionAnswering.from_pretrained(out / "best")
-    if not dev:
-        return best
     model = accelerator.prepare(model)
+    results = best if train else None
+    if test:
+        results = predict_test(args, accelerator, model, tokenizer, collator, test, test_scored, out)
+    if not dev:
+        return results
 
     # --- evaluate best/ (or the model as given) on dev, write the predictions
     _, arrays = core.predict(accelerator, model, core.eval_loader(accelerator, eval_dataset, collator, args),
                              keys=("start_logits", "end_logits"), desc="[best] [VALID]" if train else "[VALID]")
-    predictions, nbest, null_odds = answer(arrays, args.null_score_diff_threshold)
+    predictions, nbest, null_odds = answer_dev(arrays, args.null_score_diff_threshold)
     results = score(dev, predictions, version_2, null_odds if version_2 else None, args.null_score_diff_threshold)
     accelerator.print(f"eval: {json.dumps(results)}")
     written = {"predictions.json": predictions, "nbest_predictions.json": nbest}
@@ -565,7 +635,7 @@ def main(argv=None):
     if args.use_best_threshold:
         # the google-research/bert workflow: the threshold is chosen on this dev set, so these numbers are optimistic
         threshold = tuned_threshold(results, dev, null_odds)
-        tuned_predictions, _, _ = answer(arrays, threshold)
+        tuned_predictions, _, _ = answer_dev(arrays, threshold)
         tuned = {"null_score_diff_threshold": threshold,
                  **score(dev, tuned_predictions, True, null_odds, threshold)}
         results["tuned_on_dev"] = tuned
@@ -575,8 +645,97 @@ def main(argv=None):
         out.mkdir(parents=True, exist_ok=True)
         for name, obj in {**written, "eval_results.json": results}.items():
             core.write_json(out / name, obj)
-        accelerator.print(f"wrote {', '.join(written)} and eval_results.json to {out}")
+        # each prediction beside its gold answers, one question a line
+        core.write_text(out / "predictions_dev.jsonl", "".join(
+            json.dumps({"id": e["id"], "question": e["question"], "gold": [a["text"] for a in e["answers"]],
+                        "prediction": predictions[e["id"]],
+                        **({"null_odds": null_odds[e["id"]]} if version_2 else {})}, ensure_ascii=False) + "\n"
+            for e in dev))
+        accelerator.print(f"wrote {', '.join(written)}, predictions_dev.jsonl and eval_results.json to {out}")
     return results
+
+
+def predict_test(args, accelerator, model, tokenizer, collator, test, scored, out):
+    """--do_predict: predictions_test.json (and nbest, null odds for v2); test_results.json when the file has
+    answers. Returns the test metrics, or None."""
+    features = featurize(test, tokenizer, args, False, accelerator)
+    meta = window_meta(features)
+    dataset = features.remove_columns(["example_id", "cls_index", "offset_mapping"])
+    _, arrays = core.predict(accelerator, model, core.eval_loader(accelerator, dataset, collator, args),
+                             keys=("start_logits", "end_logits"), desc="[TEST]")
+    version_2 = args.version_2_with_negative
+    predictions, nbest, null_odds = postprocess(test, meta, arrays["start_logits"], arrays["end_logits"],
+                                                args.n_best_size, args.max_answer_length, version_2,
+                                                args.null_score_diff_threshold)
+    results = score(test, predictions, version_2, null_odds if version_2 else None,
+                    args.null_score_diff_threshold) if scored else None
+    if results is not None:
+        accelerator.print(f"test: {json.dumps(results)}")
+    written = {"predictions_test.json": predictions, "nbest_predictions_test.json": nbest,
+               **({"null_odds_test.json": null_odds} if version_2 else {}),
+               **({"test_results.json": results} if results is not None else {})}
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, obj in written.items():
+            core.write_json(out / name, obj)
+        accelerator.print(f"wrote {', '.join(written)} to {out} ({len(predictions)} questions"
+                          f"{'' if scored else '; no answers in the file: no metric'})")
+    return results
+
+
+def answer(model_dir, question, context, *, n_best_size=20, max_answer_length=30, null_score_diff_threshold=0.0,
+           version_2_with_negative=None, max_seq_length=None, doc_stride=None, max_query_length=None, model=None,
+           tokenizer=None):
+    """The answer to one question from `context` with a question-answering checkpoint (best/ as squad.py writes
+    it; any AutoModelForQuestionAnswering folder or hub id): the context cut into windows overlapping by
+    doc_stride, the n_best_size best starts x ends of each, and for SQuAD v2 models '' when null score - best span
+    score > null_score_diff_threshold. Settings left None come from the run's training_state.json beside the
+    weights (else 384 / 128 / 64 tokens, v1.1). Returns {"answer", "score" (its probability among the n best),
+    "start", "end"} (character offsets in context; 0, 0 for no answer). model/tokenizer: already loaded ones."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering
+
+    saved = Path(model_dir) / "training_state.json"
+    run = json.loads(saved.read_text()).get("args", {}) if saved.is_file() else {}
+    if tokenizer is None:
+        tokenizer = loading.load_tokenizer(str(model_dir))
+    if not tokenizer.is_fast:
+        core.fail(f"{model_dir}: answering needs a fast tokenizer (tokenizer.json): it reads answers back through "
+                  "the token offsets")
+    if model is None:
+        try:
+            model = AutoModelForQuestionAnswering.from_pretrained(model_dir)
+        except (OSError, ValueError) as e:
+            core.fail(f"{model_dir}: cannot load ({(str(e).splitlines() or [type(e).__name__])[0]})")
+    model.eval()
+    pick = lambda given, name, default: given if given is not None else run.get(name) or default
+    max_seq_length = pick(max_seq_length, "max_seq_length", min(384, tokenizer.model_max_length))
+    doc_stride = pick(doc_stride, "doc_stride", 128)
+    max_query_length = pick(max_query_length, "max_query_length", 64)
+    version_2 = pick(version_2_with_negative, "version_2_with_negative", False)
+    if not context.strip():
+        core.fail("--context is empty; expected the text to answer from")
+    room = max_seq_length - max_query_length - tokenizer.num_special_tokens_to_add(pair=True)
+    if doc_stride >= room:
+        core.fail(f"--doc_stride {doc_stride} must be less than the context tokens of a window, --max_seq_length "
+                  f"- --max_query_length - special tokens = {room}")
+    example = {"id": "q", "question": question, "context": context}
+    features = windows({k: [v] for k, v in example.items()}, tokenizer, max_seq_length, doc_stride, max_query_length,
+                       training=False)
+    meta = window_meta(features)
+    inputs = [{k: features[k][i] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
+              for i in range(len(features["input_ids"]))]
+    batch = tokenizer.pad(inputs, return_tensors="pt")
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        output = model(**{k: v.to(device) for k, v in batch.items()})
+    start_logits, end_logits = output.start_logits.float().cpu().numpy(), output.end_logits.float().cpu().numpy()
+    predictions, nbest, _ = postprocess([example], meta, start_logits, end_logits, n_best_size, max_answer_length,
+                                        version_2, null_score_diff_threshold, with_offsets=True)
+    text = predictions["q"]
+    entry = next((e for e in nbest["q"] if e["text"] == text), {"probability": 0.0, "start": 0, "end": 0})
+    return {"answer": text, "score": entry["probability"], "start": entry["start"] if text else 0,
+            "end": entry["end"] if text else 0}
 
 
 if __name__ == "__main__":

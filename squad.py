@@ -3,7 +3,9 @@
     accelerate launch squad.py --model bert-base-uncased --train_file train-v2.0.json \
         --validation_file dev-v2.0.json --version_2_with_negative --learning_rate 3e-5 --output_dir out/squad2
 
-Files are in the official SQuAD JSON layout; --dataset_name takes squad / squad_v2 from `datasets`, a saved
+Files are in the official SQuAD JSON layout, or the `datasets` one (a row per question: id, title, context,
+question, answers {text: [...], answer_start: [...]}) as JSON lines, JSON with a "data" list of rows, or a saved
+`datasets` folder; --dataset_name takes squad / squad_v2 from `datasets`, a saved
 `datasets` folder, or a folder holding one train*.json and one dev*.json. Contexts are cut into windows of
 --max_seq_length tokens overlapping by --doc_stride; an answer is read back from the windows' start/end logits.
 Writes predictions.json, nbest_predictions.json, null_odds.json (v2) and eval_results.json next to best/ (a
@@ -154,11 +156,78 @@ def load_json(path, expected):
         core.fail(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); expected {expected}")
 
 
+def read_rows(rows, name, where=lambda i: f"row {i}"):
+    """Examples of rows in the `datasets` layout: {id, title, context, question, answers: {text: [...],
+    answer_start: [...]}}, one per question, checked."""
+    examples, seen = [], {}
+    for i, r in enumerate(rows):
+        at = f"{name}: {where(i)}"
+        if not isinstance(r, dict):
+            core.fail(f"{at}: expected a question {{id, context, question, answers}}, found {type(r).__name__}")
+        missing = [c for c in ("id", "question", "context", "answers") if c not in r]
+        if missing:
+            core.fail(f"{at}: no field {missing[0]!r} (fields: {', '.join(r)}); expected id, context, question, "
+                      "answers")
+        qid, answers = str(r["id"]), r["answers"]
+        if qid in seen:
+            core.fail(f"{at}: duplicate id {qid!r} (also at {seen[qid]}); expected unique ids")
+        seen[qid] = where(i)
+        if not (isinstance(r["question"], str) and isinstance(r["context"], str)):
+            core.fail(f"{at} (id {qid}): expected question and context strings")
+        if not (isinstance(answers, dict) and isinstance(answers.get("text"), list)
+                and isinstance(answers.get("answer_start"), list)
+                and len(answers["text"]) == len(answers["answer_start"])
+                and all(isinstance(t, str) for t in answers["text"])
+                and all(isinstance(a, int) for a in answers["answer_start"])):
+            core.fail(f'{at} (id {qid}): expected answers like {{"text": ["..."], "answer_start": [0]}}, found '
+                      f"{json.dumps(answers)[:80]}")
+        examples.append({"id": qid, "question": r["question"], "context": r["context"],
+                         "answers": [{"text": t, "answer_start": a} for t, a in
+                                     zip(answers["text"], answers["answer_start"])],
+                         "impossible": not answers["text"], "where": at})
+    if not examples:
+        core.fail(f"{name}: no questions")
+    return examples
+
+
 def read_squad(path):
-    """[{id, question, context, answers: [{text, answer_start}], impossible, where}] of an official-layout file."""
+    """[{id, question, context, answers: [{text, answer_start}], impossible, where}] of an official-layout file,
+    or of the `datasets` layout (one row per question, answers {text: [...], answer_start: [...]}): JSON lines,
+    JSON with a "data" list of such rows, or a saved `datasets` folder."""
+    path = Path(path)
+    if path.is_dir() and any((path / f).exists() for f in ("state.json", "dataset_info.json", "dataset_dict.json")):
+        import datasets
+        try:
+            loaded = datasets.load_from_disk(str(path))
+        except Exception as e:  # noqa: BLE001 (datasets raises many kinds; one line is what the user needs)
+            core.fail(f"{path}: cannot load ({(str(e).splitlines() or [type(e).__name__])[0]})")
+        if isinstance(loaded, datasets.DatasetDict):
+            core.fail(f"{path}: a saved DatasetDict (splits {', '.join(loaded)}); pass it as --dataset_name, or "
+                      "one split's folder here")
+        return read_rows(loaded, str(path))
+    if path.suffix == ".jsonl":
+        rows = []
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            core.fail(f"{path}: no such file")
+        except (OSError, UnicodeDecodeError) as e:
+            core.fail(f"{path}: cannot read ({e}); expected JSON lines")
+        numbers = []
+        for number, line in enumerate(lines, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    core.fail(f"{path}:{number}: not valid JSON ({e.msg}); expected one question object per line")
+                numbers.append(number)
+        return read_rows(rows, str(path), lambda i: f"line {numbers[i]}")
     data = load_json(path, 'the SQuAD layout {"version": ..., "data": [{"title": ..., "paragraphs": [...]}]}')
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         core.fail(f'{path}: expected a JSON object with a "data" list of articles (the SQuAD layout)')
+    if data["data"] and isinstance(data["data"][0], dict) and "paragraphs" not in data["data"][0] \
+            and "question" in data["data"][0]:  # the `datasets` layout: one row per question
+        return read_rows(data["data"], str(path), lambda i: f"data[{i}]")
     examples, seen = [], {}
 
     def need(value, kind, where, what):
@@ -229,11 +298,7 @@ def read_hub(args):
         missing = {"id", "question", "context", "answers"} - set(rows.column_names)
         if missing:
             core.fail(f"{args.dataset_name}[{split}]: no column {sorted(missing)[0]} (columns: {rows.column_names})")
-        splits[split] = [{"id": r["id"], "question": r["question"], "context": r["context"],
-                          "answers": [{"text": t, "answer_start": s} for t, s in
-                                      zip(r["answers"]["text"], r["answers"]["answer_start"])],
-                          "impossible": not r["answers"]["text"], "where": f"{args.dataset_name}[{split}] row {i}"}
-                         for i, r in enumerate(rows)]
+        splits[split] = read_rows(rows, f"{args.dataset_name}[{split}]")
     return splits
 
 

@@ -124,3 +124,39 @@ def test_answer_v2_threshold(data, tmp_path):
                                          null_score_diff_threshold=-1e9)["score"]), "start": 0, "end": 0}
     spanned = squad.answer(out / "best", "What is the river of Kelmor?", context, null_score_diff_threshold=1e9)
     assert spanned["answer"] and context[spanned["start"]:spanned["end"]] == spanned["answer"]
+
+
+def test_datasets_layout_files(data, tmp_path):
+    """The `datasets` layout (a row per question) as JSON lines, as JSON with a "data" list, and as a saved
+    `datasets` folder reads as the official file does; bad rows are one line naming the row."""
+    import datasets
+
+    official = squad.read_squad(data["v2"]["dev"])
+    rows = [{"id": e["id"], "title": "t", "context": e["context"], "question": e["question"],
+             "answers": {"text": [a["text"] for a in e["answers"]],
+                         "answer_start": [a["answer_start"] for a in e["answers"]]}} for e in official]
+    (tmp_path / "dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "dev.json").write_text(json.dumps({"version": "v2.0", "data": rows}))
+    datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "saved"))
+    strip = lambda examples: [{k: v for k, v in e.items() if k != "where"} for e in examples]
+    for path in ("dev.jsonl", "dev.json", "saved"):
+        assert strip(squad.read_squad(tmp_path / path)) == strip(official), path
+    (tmp_path / "bad.jsonl").write_text(json.dumps(rows[0]) + "\n" + json.dumps({**rows[1], "answers": ["x"]}) + "\n")
+    with pytest.raises(SystemExit):
+        squad.read_squad(tmp_path / "bad.jsonl")
+    datasets.DatasetDict({"validation": datasets.Dataset.from_list(rows)}).save_to_disk(str(tmp_path / "dict"))
+    with pytest.raises(SystemExit):
+        squad.read_squad(tmp_path / "dict")
+
+
+def test_datasets_layout_end_to_end(data, trained, tmp_path):
+    official = squad.read_squad(data["v1"]["dev"])
+    rows = [{"id": e["id"], "title": "t", "context": e["context"], "question": e["question"],
+             "answers": {"text": [a["text"] for a in e["answers"]],
+                         "answer_start": [a["answer_start"] for a in e["answers"]]}} for e in official]
+    (tmp_path / "dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    a = squad.main(["--do_eval", "--validation_file", str(tmp_path / "dev.jsonl"),
+                    *flags(trained / "best", tmp_path / "a", tmp_path)])
+    b = squad.main(["--do_eval", "--validation_file", str(data["v1"]["dev"]),
+                    *flags(trained / "best", tmp_path / "b", tmp_path)])
+    assert a == pytest.approx(b)

@@ -3,14 +3,19 @@
     accelerate launch ner.py --model_name_or_path roberta-large --train_file conll2003/train.txt \
         --validation_file conll2003/dev.txt --test_file conll2003/test.txt --output_dir out/ner
 
-Evaluate a trained checkpoint on its own (no training):
-    python ner.py --do_eval --model out/ner/best --validation_file dev.txt --test_file test.txt --output_dir out/eval
+Evaluate a trained checkpoint on its own (no training), and predict the test file:
+    python ner.py --do_eval --do_predict --model out/ner/best --validation_file dev.txt --test_file test.txt \
+        --output_dir out/eval
 
-Input: CoNLL columns (word first, tag in the last column unless --label_column, a blank line between
-sentences, -DOCSTART- lines skipped, IOB1 or IOB2: detected and reported), JSON/JSONL records
-{"tokens": [...], "ner_tags": [...]}, or --dataset_name (a `datasets` name or a folder of such files).
+--do_train, --do_eval (the validation file: after training, or the model as it is) and --do_predict (the test
+file) as in Hugging Face's example scripts; with none of them, the files given decide.
+Input: CoNLL columns (word first, tag in the last column unless --label_column_name, a blank line between
+sentences, -DOCSTART- lines skipped, IOB1, IOB2 or IOBES: detected and reported), JSON/JSONL records
+{"tokens": [...], "ner_tags": [...]} (or {"words": [...], "ner": [...]}: the columns are inferred), or
+--dataset_name (a `datasets` name or a folder of such files).
 Output: best/ (a pipeline("token-classification") folder), eval_results.json and test_results.json
-(seqeval entity-level precision/recall/F1, per entity type, token accuracy) and predictions_{dev,test}.txt
+(seqeval entity-level precision/recall/F1, per entity type, token accuracy; IOB1/IOB2 scored as conlleval does,
+IOBES in seqeval's strict mode: "scoring" says which) and predictions_{dev,test}.txt
 (word, gold, predicted: one line per input word, a blank line between sentences). The tokenized features are
 cached under --cache_dir: a second run on the same data memory-maps them instead of tokenizing.
 """
@@ -24,14 +29,21 @@ from pathlib import Path
 
 import numpy as np
 from seqeval.metrics import accuracy_score, classification_report
-from transformers import AutoModelForTokenClassification, DataCollatorForTokenClassification
+from seqeval.scheme import IOBES
+from transformers import AutoConfig, AutoModelForTokenClassification, DataCollatorForTokenClassification
 
 import core
 import loading
 
 TAG = re.compile(r"O|[BIES]-.+")
 SPLITS = {"train": ("train",), "dev": ("dev", "validation", "valid", "testa"), "test": ("test", "testb")}
-TAG_FIELDS = ("ner_tags", "tags", "labels")
+TEXT_FIELDS = ("tokens", "words")
+TAG_FIELDS = ("ner_tags", "tags", "ner", "labels")
+
+
+def notice(message):
+    """A one-line notice on stdout (an old spelling's meaning, an inferred setting)."""
+    print(f"notice: {message}", flush=True)
 
 
 def parse_args(argv=None):
@@ -39,16 +51,26 @@ def parse_args(argv=None):
     core.add_args(parser)
     parser.set_defaults(metric_for_best_model="f1", output_dir="out/ner")
     g = parser.add_argument_group("ner.py")
+    g.add_argument("--do_train", action="store_true", help="train on --train_file (default: when it is given)")
+    g.add_argument("--do_eval", action="store_true", help="evaluate on --validation_file: best/ after training, or "
+                   "--model_name_or_path as it is without --do_train (default: when the file is given)")
+    g.add_argument("--do_predict", action="store_true",
+                   help="predict and score --test_file with best/ or the model (default: when the file is given)")
     g.add_argument("--train_file", help="CoNLL column file, or .json/.jsonl records (default: none)")
     g.add_argument("--validation_file", help="dev set: evaluated during training, picks best/ (default: none)")
     g.add_argument("--test_file", help="scored with best/ at the end (default: none)")
+    g.add_argument("--config_name", help="a config other than the model's (default: the model's)")
+    g.add_argument("--tokenizer_name", help="a tokenizer other than the model's (default: the model's)")
+    g.add_argument("--max_predict_samples", type=int, default=-1,
+                   help="predict the first N test sentences (default: %(default)s = all)")
     g.add_argument("--dataset_name", help="a `datasets` name, or a folder holding train/dev/test files, "
                    "instead of the *_file flags (default: none)")
     g.add_argument("--dataset_config_name", help="configuration of --dataset_name (default: none)")
-    g.add_argument("--text_column", default="tokens", help="JSON/datasets field with the words (default: tokens)")
-    g.add_argument("--label_column", default=None,
+    g.add_argument("--text_column_name", "--text_column", default=None,
+                   help="JSON/datasets field with the words (default: tokens, words, else the first list of strings)")
+    g.add_argument("--label_column_name", "--label_column", default=None,
                    help="CoNLL: column number of the tag, 0-based, negative from the end; JSON/datasets: field "
-                        "name (default: the last column; ner_tags, tags or labels)")
+                        "name (default: the last column; ner_tags, tags, ner, labels, else the second list)")
     g.add_argument("--max_seq_length", type=int, default=128,
                    help="sub-tokens per sentence; words cut off are predicted O, with a warning (default: 128)")
     g.add_argument("--label_all_tokens", action="store_true",
@@ -57,8 +79,6 @@ def parse_args(argv=None):
     g.add_argument("--cache_dir", default=None, help="tokenized features, keyed on data + labels + tokenizer + "
                    "settings (default: $HF_DATASETS_CACHE/ner_features or ~/.cache/huggingface/datasets/ner_features)")
     g.add_argument("--overwrite_cache", action="store_true", help="tokenize again even if cached (default: off)")
-    g.add_argument("--do_eval", action="store_true",
-                   help="only evaluate --model_name_or_path on the dev/test data (default: off = train)")
     parser.error = core.fail  # one line, exit code 2: argparse's own error prints the usage too
     args = parser.parse_args(argv)
     if args.max_seq_length < 1:
@@ -68,12 +88,32 @@ def parse_args(argv=None):
     files = [args.train_file, args.validation_file, args.test_file]
     if args.dataset_name and any(files):
         parser.error("give --dataset_name or the *_file flags, not both")
-    if args.do_eval and args.train_file:
-        parser.error("--do_eval evaluates --model_name_or_path as it is; drop --train_file")
-    if args.do_eval and not (args.validation_file or args.test_file or args.dataset_name):
-        parser.error("--do_eval needs --validation_file, --test_file or --dataset_name")
-    if not args.do_eval and not (args.train_file or args.dataset_name):
-        parser.error("--train_file or --dataset_name is required (or --do_eval to evaluate only)")
+    if not (args.do_train or args.do_eval or args.do_predict):  # none given: the files say what to do
+        if not (args.train_file or args.dataset_name):
+            parser.error("--train_file or --dataset_name is required (or --do_eval to evaluate only)")
+        args.do_train = bool(args.train_file or args.dataset_name)
+        args.do_eval = bool(args.validation_file or args.dataset_name)
+        args.do_predict = bool(args.test_file or args.dataset_name)
+        args.implied = True  # with --dataset_name: the splits it has decide
+    else:
+        args.implied = False
+        if args.do_eval and not args.do_train and not args.do_predict:  # ner.py's old --do_eval: "evaluate only"
+            if not (args.validation_file or args.test_file or args.dataset_name):
+                parser.error("--do_eval needs --validation_file, --test_file or --dataset_name")
+            if args.test_file or args.dataset_name:
+                what = "--test_file" if args.test_file else "--dataset_name"
+                notice(f"--do_eval with {what} also predicts the test set, as ner.py's old --do_eval did "
+                       "(Hugging Face's spelling: --do_eval --do_predict)")
+                args.do_predict, args.do_eval = True, bool(args.validation_file or args.dataset_name)
+                args.implied = bool(args.dataset_name)  # the splits the dataset has decide, as before
+        if args.train_file and not args.do_train:
+            parser.error("--do_eval/--do_predict without --do_train evaluate --model_name_or_path as it is; drop "
+                         "--train_file (or add --do_train)")
+        for flag, on, given, needed in (("--do_train", args.do_train, args.train_file, "--train_file"),
+                                        ("--do_eval", args.do_eval, args.validation_file, "--validation_file"),
+                                        ("--do_predict", args.do_predict, args.test_file, "--test_file")):
+            if on and not (given or args.dataset_name):
+                parser.error(f"{flag} needs {needed} or --dataset_name")
     return args
 
 
@@ -125,7 +165,7 @@ def read_conll(path, label_column):
     try:
         column = -1 if label_column is None else int(label_column)
     except ValueError:
-        core.fail(f"{path}:1: --label_column {label_column!r} must be a column number for a CoNLL file "
+        core.fail(f"{path}:1: --label_column_name {label_column!r} must be a column number for a CoNLL file "
                   "(0 = first, -1 = last)")
     sentences, words, width = [], [], None
     # utf-8-sig: a byte-order mark is not part of the first word (it would hide a -DOCSTART- line)
@@ -143,8 +183,8 @@ def read_conll(path, label_column):
                         if width < 2:
                             core.fail(f"{path}:{n}: 1 column; expected a word and a tag")
                         if not -width <= column < width:
-                            core.fail(f"{path}:{n}: --label_column {column} is out of range: lines have {width} "
-                                      "columns")
+                            core.fail(f"{path}:{n}: --label_column_name {column} is out of range: lines have "
+                                      f"{width} columns")
                     if len(cols) != width:
                         fail_columns(path)
                     words.append((cols[0], cols[column], n))
@@ -183,15 +223,36 @@ def records(path):
     return rows
 
 
-def read_records(rows, src, text_column, label_column):
-    sentences = []
+def infer_columns(record, args):
+    """The text and label columns of a record (a dict of a row's values), as Hugging Face's scripts pick them: the
+    flags if given, else tokens/words and ner_tags/tags/ner/labels, else the first list of strings and the second
+    list. An inferred choice is printed once per run (one line on stdout)."""
+    lists = [k for k, v in record.items() if isinstance(v, list)]
+    text = args.text_column_name or next((k for k in TEXT_FIELDS if k in record), None) or next(
+        (k for k in lists if all(isinstance(w, str) for w in record[k])), TEXT_FIELDS[0])
+    label = args.label_column_name or next((k for k in TAG_FIELDS if k in record), None) or next(
+        (k for k in lists if k != text), "/".join(TAG_FIELDS))
+    noticed = args.__dict__.setdefault("columns_noticed", set())
+    if not (args.text_column_name and args.label_column_name) and (text, label) not in noticed \
+            and text in record and label in record:
+        noticed.add((text, label))
+        notice(f"words from column {text!r}, tags from column {label!r} (--text_column_name/--label_column_name "
+               "to choose others)")
+    return text, label
+
+
+def read_records(rows, src, args):
+    sentences, text_column, field = [], None, None
     for n, r in rows:
         if not isinstance(r, dict):
-            core.fail(f"{src}:{n}: expected a record with {text_column!r} and tags, found {type(r).__name__}")
-        field = label_column or next((k for k in TAG_FIELDS if k in r), "/".join(TAG_FIELDS))
+            core.fail(f"{src}:{n}: expected a record with {args.text_column_name or 'tokens'!r} and tags, found "
+                      f"{type(r).__name__}")
+        if text_column is None:
+            text_column, field = infer_columns(r, args)
         for name in (text_column, field):
             if name not in r:
-                core.fail(f"{src}:{n}: no {name!r} field (found: {', '.join(r)}); see --text_column/--label_column")
+                core.fail(f"{src}:{n}: no {name!r} field (found: {', '.join(r)}); see "
+                          "--text_column_name/--label_column_name")
         words, tags = r[text_column], r[field]
         if not isinstance(words, list) or not isinstance(tags, list):
             core.fail(f"{src}:{n}: {text_column!r} and {field!r} must be lists")
@@ -213,9 +274,9 @@ def read_file(path, args):
         core.fail(f"{path}: no such file")
     try:
         if str(path).endswith((".json", ".jsonl")):
-            sentences = read_records(records(path), path, args.text_column, args.label_column)
+            sentences = read_records(records(path), path, args)
         else:
-            sentences = read_conll(path, args.label_column)
+            sentences = read_conll(path, args.label_column_name)
     except OSError as e:
         core.fail(f"{path}: cannot read it ({e.strerror or e}); expected a readable text file")
     if not sentences:
@@ -243,15 +304,16 @@ def read_dataset(args):
         if name is None:
             continue
         d, src = loaded[name], f"{args.dataset_name}[{name}]"
-        field = args.label_column or next((k for k in TAG_FIELDS if k in d.column_names), TAG_FIELDS[0])
-        for column in (args.text_column, field):
+        text, field = infer_columns(d[0] if len(d) else {}, args)
+        for column in (text, field):
             if column not in d.column_names:
                 core.fail(f"{src}:1: no {column!r} column (found: {', '.join(d.column_names)}); "
-                          "see --text_column/--label_column")
+                          "see --text_column_name/--label_column_name")
         names = getattr(getattr(d.features[field], "feature", None), "names", None)  # ClassLabel ids
-        rows = ((i, {args.text_column: list(words), field: [names[t] for t in tags] if names else list(tags)})
-                for i, (words, tags) in enumerate(zip(d[args.text_column], d[field]), 1))
-        data[split] = read_records(rows, src, args.text_column, field)
+        rows = ((i, {text: list(words), field: [names[t] for t in tags] if names else list(tags)})
+                for i, (words, tags) in enumerate(zip(d[text], d[field]), 1))
+        data[split] = read_records(rows, src, argparse.Namespace(**{**vars(args), "text_column_name": text,
+                                                                    "label_column_name": field}))
     return data
 
 
@@ -259,7 +321,7 @@ def check_tags(sentences, label2id=None, known_as=""):
     for s in sentences:
         for tag, n in zip(s["tags"], s["lines"]):
             if not isinstance(tag, str) or not TAG.fullmatch(tag):
-                core.fail(f"{s['src']}:{n}: tag {tag!r} is not O, B-TYPE or I-TYPE (wrong --label_column?)")
+                core.fail(f"{s['src']}:{n}: tag {tag!r} is not O, B-TYPE or I-TYPE (wrong --label_column_name?)")
             if label2id is not None and tag not in label2id:
                 core.fail(f"{s['src']}:{n}: tag {tag!r} is not among {known_as} ({', '.join(label2id)})")
 
@@ -329,7 +391,7 @@ def source_key(sentences, args):
     path = Path(sentences[0]["src"])
     if path.is_file():
         digest = hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
-        return [digest, path.suffix, args.text_column, args.label_column, len(sentences)]
+        return [digest, path.suffix, args.text_column_name, args.label_column_name, len(sentences)]
     return hashlib.blake2b(pickle.dumps([(s["words"], s["tags"]) for s in sentences], protocol=5),
                            digest_size=16).hexdigest()
 
@@ -373,10 +435,17 @@ def decode(arrays, kept, sentences, id2label):
     return predicted
 
 
-def score(gold, predicted):
-    """seqeval entity-level micro P/R/F1 in its default (conlleval-compatible) mode, per type, and token
-    accuracy (which counts O tokens: reported, never the headline)."""
-    report = classification_report(gold, predicted, output_dict=True, zero_division=0)
+def scoring(tagging):
+    """How a split tagged in this scheme is scored: conlleval does not know IOBES (E-/S- tags)."""
+    return "seqeval strict (IOBES)" if tagging == "IOBES" else f"conlleval ({tagging})"
+
+
+def score(gold, predicted, tagging="IOB2"):
+    """seqeval entity-level micro P/R/F1, per type, and token accuracy (which counts O tokens: reported, never the
+    headline). IOB1/IOB2: seqeval's default mode, conlleval-compatible; IOBES: seqeval's strict mode with the
+    IOBES scheme (an entity counts only with its exact B-/I-/E- or S- tags)."""
+    strict = {"mode": "strict", "scheme": IOBES} if tagging == "IOBES" else {}
+    report = classification_report(gold, predicted, output_dict=True, zero_division=0, **strict)
     micro = report.get("micro avg", {"precision": 0.0, "recall": 0.0, "f1-score": 0.0, "support": 0})
     metrics = {"precision": float(micro["precision"]), "recall": float(micro["recall"]),
                "f1": float(micro["f1-score"]), "accuracy": float(accuracy_score(gold, predicted)),
@@ -396,22 +465,37 @@ def main(argv=None):
             core.fail(f"{flag} {folder}: a file; expected a folder (or a path to create one)")
 
     # --- data: read and check everything before setup(), so bad input never touches output_dir
+    # dev: scored with --do_eval, and evaluated during training (it picks best/) whenever given
+    wanted = {"train": args.do_train, "dev": args.do_eval or args.do_train, "test": args.do_predict}
     if args.dataset_name:
-        data = read_dataset(args)
-        if args.do_eval:
-            data.pop("train", None)
+        found = read_dataset(args)
+        data = {split: sentences for split, sentences in found.items() if wanted[split]}
+        for split, flag, name in (("train", args.do_train, "train"), ("dev", args.do_eval, "validation"),
+                                  ("test", args.do_predict, "test")):
+            if flag and split not in data and (split == "train" or not args.implied):
+                core.fail(f"--dataset_name {args.dataset_name}: no {name} split (found: {', '.join(found)})")
     else:
         data = {split: read_file(path, args) for split, path in
-                (("train", args.train_file), ("dev", args.validation_file), ("test", args.test_file)) if path}
-    if not args.do_eval and "train" not in data:
-        core.fail(f"--dataset_name {args.dataset_name}: no train split (found: {', '.join(data)})")
-    config = loading.load_config(args.model_name_or_path)
+                (("train", args.train_file), ("dev", args.validation_file), ("test", args.test_file))
+                if path and wanted[split]}
+        if args.test_file and not args.do_predict:
+            notice(f"--test_file {args.test_file} is not predicted: add --do_predict")
+    if args.config_name:  # a config folder needs no weights
+        loading.check_exists(args.config_name, "--config_name", "a config folder")
+        loading.check_model_files(args.model_name_or_path)
+        try:
+            config = AutoConfig.from_pretrained(args.config_name)
+        except Exception as e:  # noqa: BLE001 (not found, offline, bad JSON: one line)
+            core.fail(f"--config_name {args.config_name}: cannot load its config ({reason(e)})")
+    else:
+        config = loading.load_config(args.model_name_or_path)
     core.check_max_seq_length(args.max_seq_length, config)
-    tokenizer = load_tokenizer(args.model_name_or_path)
+    tokenizer = load_tokenizer(args.tokenizer_name or args.model_name_or_path,
+                               "--tokenizer_name" if args.tokenizer_name else "--model_name_or_path")
     if args.max_seq_length <= tokenizer.num_special_tokens_to_add():
         core.fail(f"--max_seq_length {args.max_seq_length}: leaves no room for a word beside the "
                   f"{tokenizer.num_special_tokens_to_add()} special tokens")
-    if args.do_eval:
+    if not args.do_train:
         label2id, known_as = config.label2id, f"{args.model_name_or_path}'s labels"
     else:
         check_tags(data["train"])
@@ -425,9 +509,11 @@ def main(argv=None):
         data["train"] = data["train"][:args.max_train_samples]
     if args.max_eval_samples > 0 and "dev" in data:
         data["dev"] = data["dev"][:args.max_eval_samples]
+    if args.max_predict_samples > 0 and "test" in data:
+        data["test"] = data["test"][:args.max_predict_samples]
 
-    accelerator = core.setup(args, training=not args.do_eval)
-    if args.do_eval:  # an evaluation never replaces earlier results silently (core.setup guards a training run's)
+    accelerator = core.setup(args, training=args.do_train)
+    if not args.do_train:  # an evaluation never replaces earlier results silently (core.setup guards a training run's)
         results_files = [out / name for split, name in (("dev", "eval_results.json"), ("dev", "predictions_dev.txt"),
                          ("test", "test_results.json"), ("test", "predictions_test.txt")) if split in data]
         core.refuse_existing(results_files, args.overwrite_output_dir)
@@ -438,8 +524,13 @@ def main(argv=None):
 
     # --- model
     try:
-        if args.do_eval:
-            model = AutoModelForTokenClassification.from_pretrained(args.model_name_or_path)
+        given = {"config": config} if args.config_name else {}
+        if not args.do_train:
+            model = AutoModelForTokenClassification.from_pretrained(args.model_name_or_path, **given)
+        elif args.config_name:
+            config.id2label, config.label2id = dict(enumerate(label2id)), label2id
+            model = AutoModelForTokenClassification.from_pretrained(args.model_name_or_path, config=config,
+                                                                    ignore_mismatched_sizes=True)
         else:
             model = AutoModelForTokenClassification.from_pretrained(
                 args.model_name_or_path, num_labels=len(label2id), id2label=dict(enumerate(label2id)),
@@ -464,28 +555,29 @@ def main(argv=None):
 
     def evaluate_split(split, arrays):
         predicted = decode(arrays, kept[split], data[split], id2label)
-        return score([s["tags"] for s in data[split]], predicted), predicted
+        return score([s["tags"] for s in data[split]], predicted, schemes[split]), predicted
 
     # --- train, keeping best/ by dev F1
-    if not args.do_eval:
+    if args.do_train:
         evaluate = (lambda arrays: evaluate_split("dev", arrays)[0]) if "dev" in data else None
         best = core.train(args, accelerator, model, tokenizer, features["train"], features.get("dev"), collator,
                           evaluate=evaluate)
         accelerator.print(f"best: {json.dumps(best)}")
         model = AutoModelForTokenClassification.from_pretrained(out / "best")
 
-    # --- evaluate best/ (or --model with --do_eval) on dev and test: results and aligned predictions
+    # --- evaluate best/ (or --model without --do_train): dev with --do_eval, test with --do_predict
     model = accelerator.prepare(model)
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
     results = {}
-    for split, name in (("dev", "eval"), ("test", "test")):
-        if split not in data:
+    for split, name, wanted in (("dev", "eval", args.do_eval), ("test", "test", args.do_predict)):
+        if split not in data or not wanted:
             continue
         loss, arrays = core.predict(accelerator, model, core.eval_loader(accelerator, features[split], collator, args),
                                     desc=f"[best] [{split.upper()}]")
         metrics, predicted = evaluate_split(split, arrays)
-        results[split] = {"loss": loss, **metrics, "scheme": schemes[split], "sentences": len(data[split]),
+        results[split] = {"loss": loss, **metrics, "scheme": schemes[split], "scoring": scoring(schemes[split]),
+                          "sentences": len(data[split]),
                           "words_cut": cut[split]}
         accelerator.print(f"{split}: f1 {metrics['f1']:.4f} precision {metrics['precision']:.4f} "
                           f"recall {metrics['recall']:.4f} accuracy {metrics['accuracy']:.4f}")

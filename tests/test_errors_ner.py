@@ -109,7 +109,7 @@ CASES = {
     "empty file": (lambda c: c.train(c.file("train.txt", "")), ["train.txt:1: no sentences (empty file?)"]),
     "blank lines only": (lambda c: c.train(dev=c.file("dev.txt", "\n\n  \n")), ["dev.txt:1: no sentences"]),
     "label column out of range": (lambda c: c.train(None, None, None, "--label_column", -9),
-                                  ["train.txt:3: --label_column -9 is out of range: lines have 4 columns"]),
+                                  ["train.txt:3: --label_column_name -9 is out of range: lines have 4 columns"]),
     "a directory as --train_file": (lambda c: c.train(c.tmp), ["a directory; expected a CoNLL column file"]),
     "a missing --validation_file": (lambda c: c.train(dev=c.tmp / "nope.txt"), ["nope.txt: no such file"]),
     # --- JSON records
@@ -171,7 +171,7 @@ CASES = {
                         ["unrecognized arguments: --label_columns 3"]),
     "no --model": (lambda c: c.train()[2:], ["--model_name_or_path is required"]),
     "--do_eval with --train_file": (lambda c: [*c.evaluate(), "--train_file", c.data / "train.txt"],
-                                    ["--do_eval evaluates --model_name_or_path as it is; drop --train_file"]),
+                                    ["--do_eval/--do_predict without --do_train evaluate --model_name_or_path as it is; drop --train_file"]),
     "--dataset_name and --train_file": (lambda c: [*c.train(), "--dataset_name", c.data],
                                         ["give --dataset_name or the *_file flags, not both"]),
     "--cache_dir is a file": (lambda c: [*c.train(), "--cache_dir", c.file("cache", "x")],

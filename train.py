@@ -4,7 +4,12 @@ to start a custom task of your own.
     accelerate launch train.py --model_name_or_path bert-base-uncased \
         --train_file train.jsonl --validation_file dev.jsonl --test_file test.jsonl --output_dir out/topics
 
-Each line is {"text": "...", "labels": ["sports", "politics"]}: any number of labels per record.
+Each line is {"text": "...", "labels": ["sports", "politics"]}: any number of labels per record
+(--text_column_name/--label_column_name for other fields).
+--do_train, --do_eval (the validation file: best/ after training, or a saved model as it is without --do_train) and
+--do_predict (the test file) as in Hugging Face's example scripts; with none of them, the files given decide.
+Writes eval_results.json and predictions_dev.jsonl (gold and predicted labels per record), test_results.json and
+predictions_test.jsonl.
 Continue a finished run for more epochs, keeping its epoch count and best loss:
     accelerate launch train.py ... --num_train_epochs 6 --resume_from_checkpoint auto
 """
@@ -14,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import f1_score
+from transformers import AutoConfig
 
 import core
 import loading
@@ -24,11 +30,22 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.error = core.fail  # argparse's own errors too: one line, no usage block
     core.add_args(parser)
-    parser.add_argument("--train_file", required=True, help="JSONL, one record per line (required)")
+    parser.add_argument("--do_train", action="store_true", help="train on --train_file (default: when it is given)")
+    parser.add_argument("--do_eval", action="store_true", help="evaluate on --validation_file: best/ after training, "
+                        "or a saved model as it is without --do_train (default: when the file is given)")
+    parser.add_argument("--do_predict", action="store_true",
+                        help="predict and score --test_file (default: when the file is given)")
+    parser.add_argument("--train_file", default=None, help="JSONL, one record per line (default: none)")
     parser.add_argument("--validation_file", default=None, help="JSONL for evaluation and best/ (default: none)")
     parser.add_argument("--test_file", default=None, help="JSONL scored with best/ at the end (default: none)")
-    parser.add_argument("--text_field", default="text", help="(default: text)")
-    parser.add_argument("--label_field", default="labels", help="(default: labels)")
+    parser.add_argument("--config_name", default=None, help="an encoder config other than the model's (default: the "
+                        "model's)")
+    parser.add_argument("--tokenizer_name", default=None,
+                        help="a tokenizer other than the model's (default: the model's)")
+    parser.add_argument("--max_predict_samples", type=int, default=-1,
+                        help="predict the first N test records (default: %(default)s = all)")
+    parser.add_argument("--text_column_name", "--text_field", default="text", help="(default: text)")
+    parser.add_argument("--label_column_name", "--label_field", default="labels", help="(default: labels)")
     parser.add_argument("--max_seq_length", type=int, default=None,
                         help="tokens per record, longer ones cut (default: 128, or the model's maximum if less)")
     parser.add_argument("--threshold", type=float, default=0.5, help="probability above which a label is on (default: 0.5)")
@@ -36,6 +53,19 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not args.model_name_or_path:
         core.fail("--model_name_or_path is required")
+    if not (args.do_train or args.do_eval or args.do_predict):  # none given: the files say what to do
+        if not args.train_file:
+            core.fail("the following arguments are required: --train_file (or --do_eval/--do_predict to evaluate a "
+                      "saved model)")
+        args.do_train, args.do_eval, args.do_predict = True, bool(args.validation_file), bool(args.test_file)
+    if args.train_file and not args.do_train:
+        core.fail("--do_eval/--do_predict without --do_train evaluate --model_name_or_path as it is; drop "
+                  "--train_file (or add --do_train)")
+    for flag, on, given, needed in (("--do_train", args.do_train, args.train_file, "--train_file"),
+                                    ("--do_eval", args.do_eval, args.validation_file, "--validation_file"),
+                                    ("--do_predict", args.do_predict, args.test_file, "--test_file")):
+        if on and not given:
+            core.fail(f"{flag} needs {needed}")
     if args.max_seq_length is not None and args.max_seq_length < 2:
         core.fail(f"--max_seq_length {args.max_seq_length}: expected a number of tokens >= 2")
     if not 0 < args.threshold < 1:
@@ -58,24 +88,44 @@ def main(argv=None):
     out = Path(args.output_dir)
 
     # --- checked before anything is written: the files' records and labels, the model's config and tokenizer
-    try:
-        labels = read_labels(args.train_file, args.text_field, args.label_field)
-        for path in (args.validation_file, args.test_file):
-            if path:
-                read_labels(path, args.text_field, args.label_field, known=labels)
-    except (OSError, ValueError) as e:
-        core.fail(str(e))
+    text, label = args.text_column_name, args.label_column_name
     # a saved Model's ModelConfig (AutoConfig does not know the template's model_type), or an encoder's config
     config = loading.load_config(args.model_name_or_path, config_class=ModelConfig)
     saved = config.model_type == ModelConfig.model_type  # a saved Model to train further, or a new head on an encoder
+    if not args.do_train and not saved:
+        core.fail(f"--model_name_or_path {args.model_name_or_path}: an encoder with no trained head; without "
+                  "--do_train, expected a model this script saved (best/)")
+    evaluated = [path for path, on in ((args.validation_file, args.do_eval), (args.test_file, args.do_predict)) if on]
+    try:
+        labels = read_labels(args.train_file, text, label) if args.do_train else sorted(config.label2id)
+        for path in evaluated:
+            read_labels(path, text, label, known=labels)
+    except (OSError, ValueError) as e:
+        core.fail(str(e))
     if saved and sorted(config.label2id) != labels:
         core.fail(f"{args.train_file}: labels {labels} differ from {args.model_name_or_path}'s "
                   f"{sorted(config.label2id)}; expected the labels it was trained on")
-    tokenizer = loading.load_tokenizer(args.model_name_or_path)
+    encoder_config = None
+    if args.config_name:
+        if saved:
+            core.fail(f"--config_name {args.config_name}: {args.model_name_or_path} is a saved model with its own "
+                      "config; expected --config_name only with an encoder")
+        loading.check_exists(args.config_name, "--config_name", "a config folder")
+        try:
+            encoder_config = AutoConfig.from_pretrained(args.config_name)
+        except Exception as e:  # noqa: BLE001 (not found, offline, bad JSON: one line)
+            core.fail(f"--config_name {args.config_name}: cannot load its config "
+                      f"({(str(e).splitlines() or [type(e).__name__])[0]})")
+    tokenizer = loading.load_tokenizer(args.tokenizer_name or args.model_name_or_path,
+                                       "--tokenizer_name" if args.tokenizer_name else "--model_name_or_path")
     if args.max_seq_length is None:  # the default: 128, or what the model takes if less
         args.max_seq_length = min(128, tokenizer.model_max_length)
-    core.check_max_seq_length(args.max_seq_length, config.encoder if saved else config)
-    accelerator = core.setup(args)
+    core.check_max_seq_length(args.max_seq_length, config.encoder if saved else (encoder_config or config))
+    accelerator = core.setup(args, training=args.do_train)
+    if not args.do_train:  # an evaluation never replaces earlier results silently (core.setup guards a training run's)
+        written = ((args.do_eval, ("eval_results.json", "predictions_dev.jsonl")),
+                   (args.do_predict, ("test_results.json", "predictions_test.jsonl")))
+        core.refuse_existing([out / name for on, names in written if on for name in names], args.overwrite_output_dir)
 
     # --- model
     try:
@@ -83,19 +133,19 @@ def main(argv=None):
             model = Model.from_pretrained(args.model_name_or_path)
         else:
             config = ModelConfig.from_encoder(args.model_name_or_path, labels, threshold=args.threshold,
-                                              classifier_dropout=args.classifier_dropout)
+                                              classifier_dropout=args.classifier_dropout, encoder=encoder_config)
             model = Model.from_encoder(config)
     except (OSError, ValueError) as e:
         core.fail(f"{args.model_name_or_path}: cannot load ({(str(e).splitlines() or [type(e).__name__])[0]})")
 
     # --- data
     label2id = model.config.label2id
-    load = lambda path: generate_dataset(path, tokenizer, label2id, args.max_seq_length, args.text_field,
-                                         args.label_field)
+    load = lambda path: generate_dataset(path, tokenizer, label2id, args.max_seq_length, text, label)
     try:
-        train_dataset = core.limit(load(args.train_file), args.max_train_samples)
-        eval_dataset = core.limit(load(args.validation_file), args.max_eval_samples) if args.validation_file else None
-        test_dataset = load(args.test_file) if args.test_file else None
+        train_dataset = core.limit(load(args.train_file), args.max_train_samples) if args.do_train else None
+        eval_dataset = core.limit(load(args.validation_file), args.max_eval_samples) if args.validation_file and \
+            (args.do_eval or args.do_train) else None  # during training, the validation file picks best/
+        test_dataset = core.limit(load(args.test_file), args.max_predict_samples) if args.do_predict else None
     except (OSError, ValueError) as e:
         core.fail(str(e))
     collator = Collator(tokenizer)
@@ -103,26 +153,38 @@ def main(argv=None):
     evaluate = lambda arrays: metrics(arrays, threshold)
 
     # --- train
-    best = core.train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, collator, evaluate=evaluate)
-    accelerator.print(f"best: {json.dumps(best)}")
+    best = None
+    if args.do_train:
+        best = core.train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, collator,
+                          evaluate=evaluate)
+        accelerator.print(f"best: {json.dumps(best)}")
+        model = Model.from_pretrained(out / "best")
 
-    # --- evaluate best/ on dev and test, write the test predictions
-    model = accelerator.prepare(Model.from_pretrained(out / "best"))
-    for name, dataset in (("eval", eval_dataset), ("test", test_dataset)):
-        if dataset is None:
+    # --- evaluate best/ (or the saved model without --do_train) on dev and test, write the predictions
+    model = accelerator.prepare(model)
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+    results_of = {}
+    for name, dataset, on, split in (("eval", eval_dataset, args.do_eval, "dev"),
+                                     ("test", test_dataset, args.do_predict, "test")):
+        if dataset is None or not on:
             continue
         loss, arrays = core.predict(accelerator, model, core.eval_loader(accelerator, dataset, collator, args),
                                     desc=f"[best] [{name.upper()}]")
-        results = {"loss": loss, **evaluate(arrays)}
+        results = results_of[split] = {"loss": loss, **evaluate(arrays)}
         accelerator.print(f"{name}: {json.dumps(results)}")
         if accelerator.is_main_process:
             core.write_json(out / f"{name}_results.json", results)
+            id2label = accelerator.unwrap_model(model).config.id2label
+            probs = 1 / (1 + np.exp(-arrays["logits"]))
+            names = lambda row: [id2label[i] for i in np.flatnonzero(row)]
             if name == "test":
-                id2label = model.config.id2label
-                probs = 1 / (1 + np.exp(-arrays["logits"]))
-                core.write_text(out / "predictions_test.jsonl", "".join(
-                    json.dumps({"labels": [id2label[i] for i in np.flatnonzero(p > threshold)]}) + "\n" for p in probs))
-    return best
+                rows = ({"labels": names(p > threshold)} for p in probs)
+            else:  # the dev set's gold labels beside the predicted ones
+                rows = ({"gold": names(g > 0.5), "predicted": names(p > threshold)}
+                        for g, p in zip(arrays["labels"], probs))
+            core.write_text(out / f"predictions_{split}.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    return best if args.do_train else results_of
 
 
 if __name__ == "__main__":

@@ -18,8 +18,9 @@ class ModelConfig(PreTrainedConfig):
         super().__init__(**kwargs)
 
     @classmethod
-    def from_encoder(cls, name_or_path, labels, **kwargs):
-        """A config for a new model on top of a pretrained encoder (a hub name or a local folder)."""
-        return cls(encoder=AutoConfig.from_pretrained(name_or_path), encoder_name_or_path=str(name_or_path),
+    def from_encoder(cls, name_or_path, labels, encoder=None, **kwargs):
+        """A config for a new model on top of a pretrained encoder (a hub name or a local folder); encoder: a config
+        other than the encoder's own (train.py's --config_name)."""
+        return cls(encoder=encoder or AutoConfig.from_pretrained(name_or_path), encoder_name_or_path=str(name_or_path),
                    id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
                    problem_type="multi_label_classification", **kwargs)

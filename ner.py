@@ -41,6 +41,9 @@ TEXT_FIELDS = ("tokens", "words")
 TAG_FIELDS = ("ner_tags", "tags", "ner", "labels")
 
 
+NOTICED = set()  # the inferred (text, label) columns already printed in this run: main() empties it
+
+
 def notice(message):
     """A one-line notice on stdout (an old spelling's meaning, an inferred setting)."""
     print(f"notice: {message}", flush=True)
@@ -232,10 +235,9 @@ def infer_columns(record, args):
         (k for k in lists if all(isinstance(w, str) for w in record[k])), TEXT_FIELDS[0])
     label = args.label_column_name or next((k for k in TAG_FIELDS if k in record), None) or next(
         (k for k in lists if k != text), "/".join(TAG_FIELDS))
-    noticed = args.__dict__.setdefault("columns_noticed", set())
-    if not (args.text_column_name and args.label_column_name) and (text, label) not in noticed \
+    if not (args.text_column_name and args.label_column_name) and (text, label) not in NOTICED \
             and text in record and label in record:
-        noticed.add((text, label))
+        NOTICED.add((text, label))
         notice(f"words from column {text!r}, tags from column {label!r} (--text_column_name/--label_column_name "
                "to choose others)")
     return text, label
@@ -458,6 +460,7 @@ def score(gold, predicted, tagging="IOB2"):
 
 
 def main(argv=None):
+    NOTICED.clear()
     args = parse_args(argv)
     out = Path(args.output_dir)
     for flag, folder in (("--output_dir", out), ("--cache_dir", args.cache_dir)):

@@ -132,3 +132,15 @@ def test_train_writes_dev_predictions_with_gold_and_evaluates_alone(tiny_bert, t
     assert alone["dev"] == pytest.approx(json.loads((out / "eval_results.json").read_text()), abs=1e-5)
     assert (tmp_path / "eval" / "predictions_dev.jsonl").read_text() == (out / "predictions_dev.jsonl").read_text()
     assert not (tmp_path / "eval" / "best").exists()
+
+
+def test_columns_inferred_as_hf_does(capsys):
+    args = ner.parse_args(["--model", "m", "--train_file", "x"])
+    ner.NOTICED.clear()
+    assert ner.infer_columns({"id": "1", "toks": ["EU"], "lab": ["B-ORG"]}, args) == ("toks", "lab")
+    assert ner.infer_columns({"words": ["EU"], "tags": ["B-ORG"], "tokens": ["eu"]}, args) == ("tokens", "tags")
+    assert ner.infer_columns({"id": "2", "toks": ["EU"], "lab": ["B-ORG"]}, args) == ("toks", "lab")
+    assert capsys.readouterr().out.count("notice: words from column 'toks', tags from column 'lab'") == 1
+    given = ner.parse_args(["--model", "m", "--train_file", "x", "--text_column", "toks", "--label_column", "lab"])
+    assert ner.infer_columns({"toks": ["EU"], "lab": ["B-ORG"], "words": []}, given) == ("toks", "lab")
+    assert capsys.readouterr().out == ""  # chosen, not inferred: nothing to say

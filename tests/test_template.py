@@ -41,7 +41,7 @@ def test_copied_template_trains_and_continues(tiny_bert, topic_data, tmp_path):
     before = json.loads((out / "training_state.json").read_text())
     assert before["epoch"] == 1 and before["completed_steps"] == 20
 
-    # the seed template's "train to epoch N, then continue": epoch count and best loss carry over
+    # huggingface-template's "train to epoch N, then continue": epoch count and best loss carry over
     more = run([sys.executable, "train.py", *common, "--num_train_epochs", "3", "--resume_from_checkpoint", "auto"],
                cwd=project, env=env)
     assert more.returncode == 0, more.stderr[-2000:]

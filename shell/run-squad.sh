@@ -1,27 +1,37 @@
 #!/usr/bin/env bash
-# SQuAD fine-tuning of bert-base-uncased on our loop: v2.0 (the seed's run) or v1.1 (google-research/bert's run).
-#   ./shell/run-squad.sh VERSION -v      VERSION: v2 or v1.1 (default: $VERSION or v2)
-# v2.0, the seed's run_squad.py command (lr 3e-5, batch 8, 3 epochs, 384 tokens, stride 128). Expected: dev EM 72.36,
-#   F1 75.75, HasAns EM 74.30 / F1 81.38, NoAns 70.58 (the seed's README table, "BERT Fine-tuned", one run).
-#   Caveat: the seed evaluated on CS224N's split of the official dev set (its printed results say total 6078, not
+# SQuAD fine-tuning of bert-base-uncased on our loop: v2.0 (the run of "Importance of Depth and Fine-tuning in
+# BERT-models", CS224N) or v1.1 (google-research/bert's run).
+#   ./shell/run-squad.sh VERSION -v
+#     VERSION     v2 or v1.1 (default: $VERSION, else v2)
+#     DATA_DIR    holds the official train-v2.0.json and dev-v2.0.json, or train-v1.1.json and dev-v1.1.json
+#                 (default data/squad). ../shared/data/squad has only a 10-article slice of train-v2.0 and rebuilt
+#                 dev files (fine for evaluation, see its README): not enough to reproduce these numbers.
+#     OUTPUT_DIR  best/, predictions.json, nbest_predictions.json, null_odds.json (v2) and eval_results.json
+#                 (default out/squad/$VERSION; rerunning replaces it); v2 also reports the scores at the no-answer
+#                 threshold tuned on dev (labelled tuned_on_dev: optimistic)
+#     SEED        the random seed (default 42)
+# v2.0, the CS224N project's run_squad.py command (lr 3e-5, batch 8, 3 epochs, 384 tokens, stride 128). Expected: dev
+#   EM 72.36, F1 75.75, HasAns EM 74.30 / F1 81.38, NoAns 70.58 (that project's README table, "BERT Fine-tuned", one
+#   run). Caveat: it evaluated on CS224N's split of the official dev set (its printed results say total 6078, not
 #   11873), so on the official dev-v2.0.json expect numbers near these, not equal.
 # v1.1, google-research/bert's README command for BERT-Base (lr 3e-5, batch 12, 2 epochs, 384/128, warmup 10%, weight
 #   decay 0.01). Expected: dev EM 81.2 / F1 88.4 (that README's evaluate-v1.1.py output: 81.25 / 88.41; the BERT paper,
 #   Table 2, reports F1 88.5 for BERT-Base).
 # Hardware: one GPU with 16 GB or more (batch 8-12 x 384 tokens in fp32; --mixed_precision bf16 on newer GPUs).
-#   Roughly 2 h (v2.0, 3 epochs over 130k questions) on a V100-class GPU: an estimate, not measured here (these dev
-#   machines are CPU-only and cannot download bert-base-uncased).
-# Data: the official files in DATA_DIR (default data/squad): train-v2.0.json and dev-v2.0.json, or train-v1.1.json
-#   and dev-v1.1.json. ../shared/data/squad has only a 10-article slice of train-v2.0 and rebuilt dev files (fine for
-#   evaluation, see its README): not enough to reproduce these numbers.
-# Outputs: out/squad/$VERSION (OUTPUT_DIR to change; rerunning replaces it): best/, predictions.json,
-#   nbest_predictions.json, null_odds.json (v2) and eval_results.json; v2 also reports the scores at the no-answer
-#   threshold tuned on dev (labelled tuned_on_dev: optimistic). SEED picks the seed (default 42).
+#   Roughly 2 h (v2.0, 3 epochs over 130k questions) on a V100-class GPU: an estimate, not measured here (this
+#   project's development machines are CPU-only and cannot download bert-base-uncased).
+ARG_NAME=VERSION
 source "$(dirname "$0")/_common.sh"
 VERSION=${POSITIONAL[0]:-${VERSION:-v2}}
 DATA_DIR=${DATA_DIR:-data/squad}
 SEED=${SEED:-42}
 OUTPUT_DIR=${OUTPUT_DIR:-out/squad/$VERSION}
+case "$VERSION" in
+  v2 | v2.0) FILES="train-v2.0.json dev-v2.0.json" ;;
+  v1.1 | v1) FILES="train-v1.1.json dev-v1.1.json" ;;
+  *) die "VERSION must be v2 or v1.1, not '$VERSION'" ;;
+esac
+for file in $FILES; do need_file "$DATA_DIR/$file" "SQuAD $VERSION file" "set DATA_DIR"; done
 
 case "$VERSION" in
   v2|v2.0)
@@ -57,9 +67,5 @@ case "$VERSION" in
       --seed "$SEED" \
       --output_dir "$OUTPUT_DIR" `# default out/squad` \
       --overwrite_output_dir `# a rerun replaces the previous one`
-    ;;
-  *)
-    echo "VERSION must be v2 or v1.1, not '$VERSION'" >&2
-    exit 2
     ;;
 esac

@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
-# RoBERTa from scratch on your own corpus, the seed project's flow: split.py holds out 1/1000 of the lines each
-# for validation and test, a byte-level BPE tokenizer is trained on the rest, then roberta-base
-# (configs/roberta-base.json; vocab size, special ids and positions set from the tokenizer) is pretrained by MLM.
-#   CORPUS=korean/all.txt ./shell/train-roberta.sh -v   # CORPUS: one text per line (default: the seed's
-#                                                       # korean/all.txt); WORK_DIR, OUTPUT_DIR to move things
+# RoBERTa from scratch on your own corpus, the flow of the 2020 transformers reference scripts (run_language_modeling):
+# split.py holds out 1/1000 of the lines each for validation and test, a byte-level BPE tokenizer is trained on the
+# rest, then roberta-base (configs/roberta-base.json; vocab size, special ids and positions set from the tokenizer)
+# is pretrained by MLM.
+#   CORPUS=my/all.txt ./shell/train-roberta.sh -v     no argument; the environment:
+#     CORPUS      the text, one sequence per line (default korean/all.txt, the reference scripts' path)
+#     WORK_DIR    where split.py writes data.train.txt, data.valid.txt and data.test.txt (default: CORPUS's folder)
+#     OUTPUT_DIR  tokenizer/, best/, last/, eval_results.json and train_results.json (default out/roberta-scratch)
 # Settings: BERT-base's pretraining recipe (batch 256 x 512 tokens, lr 1e-4, 10k warmup steps, weight decay
 # 0.01) with RoBERTa's Adam betas (0.9, 0.98) and epsilon 1e-6, dynamic masking, bf16; 100k steps (13B tokens).
 # Hardware: one GPU (an 80 GB H100; batch 32 x 8 accumulation). Not yet run in this project: no timing yet.
-# Expected: the seed reports no number for its RoBERTa from scratch; TODO measure (validation perplexity in
-# $OUTPUT_DIR/eval_results.json, tokens/s in train_results.json).
+# Expected: the reference scripts report no number for their RoBERTa from scratch; TODO measure (validation
+# perplexity in $OUTPUT_DIR/eval_results.json, tokens/s in train_results.json).
 source "$(dirname "$0")/_common.sh"
 CORPUS=${CORPUS:-korean/all.txt}
 WORK_DIR=${WORK_DIR:-$(dirname "$CORPUS")}
 OUTPUT_DIR=${OUTPUT_DIR:-out/roberta-scratch}
+need_file "$CORPUS" "corpus" "set CORPUS"
+need_file configs/roberta-base.json "model config"
 
 run python split.py \
   --data_path "$CORPUS" \

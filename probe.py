@@ -82,10 +82,12 @@ def parse_args(argv=None):
     g("--dataset_name", default=None, help="a `datasets` name or folder (default: none)")
     g("--dataset_config_name", default=None, help="(default: none)")
     g("--data_dir", default=None, help="a GLUE task's folder in the classic layout (default: none)")
-    g("--text_column", default="tokens", help="ner: JSON field with the words (default: tokens)")
+    g("--text_column_name", "--text_column", dest="text_column", default=None,
+      help="ner: JSON field with the words (default: inferred as ner.py does: tokens, words, ...)")
     g("--text_columns", type=lambda s: tuple(s.split(",")), default=None,
       help="sentence tasks: one or two comma-separated columns (default: the task's; 'sentence')")
-    g("--label_column", default=None, help="(default: the task's, as in ner.py and glue.py)")
+    g("--label_column_name", "--label_column", dest="label_column", default=None,
+      help="(default: the task's, as in ner.py and glue.py)")
     g("--version_2_with_negative", action="store_true", help="squad: v2.0 (default: off, v1.1)")
     g("--doc_stride", type=int, default=128, help="squad: tokens shared by windows (default: 128)")
     g("--max_query_length", type=int, default=64, help="squad: question tokens kept (default: 64)")
@@ -94,6 +96,7 @@ def parse_args(argv=None):
     g("--null_score_diff_threshold", type=float, default=0.0, help="squad v2 (default: 0.0)")
     parser.error = core.fail  # one line, exit code 2: argparse's own error prints the usage too
     args = parser.parse_args(argv)
+    args.text_column_name, args.label_column_name = args.text_column, args.label_column  # ner.py's readers' names
     if not args.task:
         parser.error("--task is required")
     if args.task not in TASKS:

@@ -33,7 +33,6 @@ import checkpoint
 from files import cache_root, cached, cached_dataset, write_json, write_text  # noqa: F401 (the one cache and write)
 
 hf_logging.set_verbosity_error()  # quiet by default: no load-report tables or per-save notices on stderr
-RUN_FILES = ("best", "last", "log.json", "training_state.json", "runs")
 TRACKERS = {"tensorboard": ("tensorboardX", "tensorboard"), "wandb": ("wandb",), "mlflow": ("mlflow",),
             "comet_ml": ("comet_ml",), "aim": ("aim",), "clearml": ("clearml",), "dvclive": ("dvclive",)}
 SCHEDULERS = [s.value for s in SchedulerType if s.value not in ("reduce_lr_on_plateau", "greedy")]

@@ -4,6 +4,7 @@ Owns: save_folder() (a folder written as name.tmp, then swapped in), recover() (
 kill interrupted), the resume state in last/state/ (optimizer tensors in safetensors; optimizer settings, schedule,
 loss scaler and every process's RNG in JSON; a checksummed manifest of the whole folder, written last), and the
 replacement of an earlier run (set aside when the new run starts, put back if it ends before its first checkpoint).
+save() writes a model folder (weights, tokenizer, training_state.json, model card; last/ adds the resume state).
 Knows nothing of the loop's schedule or of any task.
 
 Under FSDP and DeepSpeed the optimizer is sharded and Accelerate writes it in the backend's own format, which is
@@ -22,7 +23,9 @@ from accelerate.utils import DistributedType
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from files import manifest_problems, write_manifest, write_text
+from card import model_card
+from files import manifest_problems, write_json, write_manifest, write_text
+from flags import fail
 
 # what a run writes in its output_dir: replaced together (a user's own files there are left alone)
 RUN_PATTERNS = ("best", "last", "checkpoint-*", "log.json", "training_state.json", "runs", "*_results.json",
@@ -258,3 +261,49 @@ def _load_schedule(accelerator, lr_scheduler, state):
     lr_scheduler.load_state_dict(resume["scheduler"])
     if accelerator.scaler is not None and resume["scaler"] is not None:
         accelerator.scaler.load_state_dict(resume["scaler"])
+
+
+def save(accelerator, model, tokenizer, path, state, args, optimizer=None, lr_scheduler=None):
+    """A save_pretrained folder (+ with an optimizer, the resume state and a manifest) written whole or not at all:
+    checkpoint.save_folder. A disk that is full or read-only raises checkpoint.SaveError; path keeps what it had."""
+    # sharded (FSDP, DeepSpeed): every process gathers the weights; only the main process writes them, so no
+    # process lists a folder that another is about to rename
+    state_dict = accelerator.get_state_dict(model) if sharded(accelerator) else None
+    unwrapped = accelerator.unwrap_model(model)
+
+    def write(tmp):
+        if accelerator.is_main_process:
+            unwrapped.save_pretrained(tmp, state_dict=state_dict)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(tmp)
+            write_json(tmp / "training_state.json", state)
+            write_text(tmp / "README.md", model_card(args, state["metrics"], unwrapped))
+        if optimizer is not None:
+            write_state(accelerator, tmp, optimizer, lr_scheduler)
+
+    save_folder(accelerator, path, write, manifest=optimizer is not None)
+
+
+def kept(out, replacing):
+    """What a failed run leaves behind, in words."""
+    if replacing:
+        return f"the earlier run in {out} is put back"
+    steps = {name: json.loads((out / name / "training_state.json").read_text())["completed_steps"]
+             for name in ("best", "last") if (out / name / "training_state.json").exists()}
+    if not steps:
+        return "no checkpoint was saved"
+    return " and ".join(f"{name}/ keeps step {step}" for name, step in steps.items())
+
+
+def resume_folder(args):
+    """The last/ to resume from, or None for a fresh start."""
+    if not args.resume_from_checkpoint:
+        return None
+    folder = Path(args.output_dir) / "last" if args.resume_from_checkpoint == "auto" else Path(args.resume_from_checkpoint)
+    if (folder / "last" / "state").is_dir():  # the run's folder instead of its last/
+        folder = folder / "last"
+    if not (folder / "state").is_dir():
+        if args.resume_from_checkpoint != "auto":
+            fail(f"{folder} is not a last/ folder with a state/ to resume from")
+        return None
+    return folder

@@ -15,6 +15,11 @@ learned projection, trained and resumed with the student, saved beside it (disti
 not in it. best/ and last/ are DistilBertForMaskedLM folders. Data as pretrain_mlm.py (packed blocks, or
 --line_by_line); the eval metric is the student's perplexity, and eval_results.json also holds the teacher's on the
 same masks.
+
+Owns: this script's flags, the student (config, initialisation from the teacher, the projection), the recipe's
+masking and loss, and the run (train, then best/ and the teacher evaluated on the same masks). The corpus, its
+flags, evaluation masks and perplexity are mlm.py's (shared with pretrain_mlm.py). Must not know any other task
+script (pretrain_mlm.py included).
 """
 import argparse
 import json
@@ -29,9 +34,10 @@ from safetensors.torch import save_file
 from transformers import AutoModelForMaskedLM, DistilBertConfig, DistilBertForMaskedLM
 
 import core
+import files
+import flags
 import loading
-import pretrain_mlm
-from pretrain_mlm import masked_only, perplexity
+import mlm
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "distilbert-base.json"
 # DistilBERT block part -> BERT/RoBERTa layer part (both keep Q, K and V apart)
@@ -46,15 +52,12 @@ HEAD_PARTS = {"vocab_transform": ("cls.predictions.transform.dense", "lm_head.de
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.error = core.fail  # argparse's own errors too: one line, no usage block
-    core.add_args(parser)
+    parser.error = flags.fail  # argparse's own errors too: one line, no usage block
+    flags.add_args(parser, model_name_or_path="same as --teacher")
     # the recipe's optimisation (distillation/train.py); streaming and whole_word_mask: read by load_corpus, off
     parser.set_defaults(output_dir="out/distil", learning_rate=5e-4, adam_epsilon=1e-6, adam_beta2=0.98,
                         warmup_ratio=0.05, max_grad_norm=5.0, metric_for_best_model="perplexity",
                         streaming=False, whole_word_mask=False)
-    for action in parser._actions:
-        if action.dest == "model_name_or_path":
-            action.help = "same as --teacher"
     m = parser.add_argument_group("teacher and student")
     m.add_argument("--teacher", default=None, help="BERT- or RoBERTa-style masked-LM folder or hub name (required)")
     m.add_argument("--student_config", default=str(DEFAULT_CONFIG),
@@ -77,18 +80,18 @@ def parse_args(argv=None):
     loss.add_argument("--mlm_probability", type=float, default=0.15, help="share of tokens to predict (default: 0.15)")
     loss.add_argument("--mlm_smoothing", type=float, default=0.7,
                       help="mask token t with weight count(t)^-s; 0 = uniform (default: 0.7)")
-    pretrain_mlm.add_data_args(parser, "data (as pretrain_mlm.py)", streaming=False)
+    mlm.add_data_args(parser, "data (as pretrain_mlm.py)", streaming=False)
     args = parser.parse_args(argv)
     if args.teacher and args.model_name_or_path and args.teacher != args.model_name_or_path:
-        core.fail("--teacher and --model_name_or_path name different models")
+        flags.fail("--teacher and --model_name_or_path name different models")
     args.teacher = args.model_name_or_path = args.teacher or args.model_name_or_path  # (the model card's base)
     if not args.teacher:
-        core.fail("--teacher is required")
+        flags.fail("--teacher is required")
     alphas = [args.alpha_ce, args.alpha_mlm, args.alpha_cos, args.alpha_mse]
     if min(alphas) < 0 or sum(alphas) == 0:
-        core.fail("the --alpha_* weights must be >= 0, one of them > 0")
+        flags.fail("the --alpha_* weights must be >= 0, one of them > 0")
     if args.temperature <= 0 or not 0 < args.mlm_probability < 1 or args.mlm_smoothing < 0:
-        core.fail("--temperature must be > 0, --mlm_probability in (0, 1), --mlm_smoothing >= 0")
+        flags.fail("--temperature must be > 0, --mlm_probability in (0, 1), --mlm_smoothing >= 0")
     return args
 
 
@@ -100,18 +103,18 @@ def student_config(args, teacher, tokenizer, usable):
     teacher_config = getattr(teacher, "config", teacher)
     path = Path(args.student_config)
     if path.is_dir():
-        core.fail(f"--student_config {path}: a folder; expected a DistilBERT config JSON file")
+        flags.fail(f"--student_config {path}: a folder; expected a DistilBERT config JSON file")
     try:
         values = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        core.fail(f"--student_config {path}: cannot read a config JSON ({(str(e).splitlines() or [type(e).__name__])[0]})")
+        flags.fail(f"--student_config {path}: cannot read a config JSON ({(str(e).splitlines() or [type(e).__name__])[0]})")
     if not isinstance(values, dict) or values.pop("model_type", "distilbert") != "distilbert":
-        core.fail(f"{path}: expected a DistilBERT config (a JSON object, model_type distilbert if given)")
+        flags.fail(f"{path}: expected a DistilBERT config (a JSON object, model_type distilbert if given)")
     if "tie_weights_" in values:  # the original distillation configs' name for it
         values["tie_word_embeddings"] = values.pop("tie_weights_")
     unknown = sorted(set(values) - set(DistilBertConfig().to_dict()))
     if unknown:
-        core.fail(f"{path}: not DistilBERT config keys: {', '.join(unknown)}")
+        flags.fail(f"{path}: not DistilBERT config keys: {', '.join(unknown)}")
     explicit = set(values)
     try:
         config = DistilBertConfig(**values)
@@ -119,30 +122,30 @@ def student_config(args, teacher, tokenizer, usable):
             config.update_from_string(args.config_overrides)
             explicit |= {kv.split("=")[0] for kv in args.config_overrides.split(",")}
     except (ValueError, TypeError) as e:
-        core.fail(f"{path} / --config_overrides: {e}; expected DistilBERT config values (key=value, comma-separated)")
+        flags.fail(f"{path} / --config_overrides: {e}; expected DistilBERT config values (key=value, comma-separated)")
     wanted = {"vocab_size": teacher_config.vocab_size, "pad_token_id": tokenizer.pad_token_id,
               "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
     for key, value in wanted.items():
         if key in explicit and getattr(config, key) != value:
-            core.fail(f"{path}: {key} {getattr(config, key)} contradicts the teacher's {value}: the student shares the "
-                      f"teacher's vocabulary and special ids (leave {key} out, it is set from the teacher)")
+            flags.fail(f"{path}: {key} {getattr(config, key)} contradicts the teacher's {value}: the student shares the "
+                       f"teacher's vocabulary and special ids (leave {key} out, it is set from the teacher)")
         setattr(config, key, value)
     if "max_position_embeddings" not in explicit:
         config.max_position_embeddings = usable
     elif config.max_position_embeddings > usable:
-        core.fail(f"{path}: max_position_embeddings {config.max_position_embeddings} > the {usable} positions the "
-                  f"teacher {args.teacher} takes")
+        flags.fail(f"{path}: max_position_embeddings {config.max_position_embeddings} > the {usable} positions the "
+                   f"teacher {args.teacher} takes")
     if args.student_init == "teacher":
         t = teacher_config
         sizes = [f"{s} {getattr(config, s)} vs {n} {getattr(t, n, None)}" for s, n in (
             ("dim", "hidden_size"), ("hidden_dim", "intermediate_size"), ("n_heads", "num_attention_heads"))
                  if getattr(config, s) != getattr(t, n, None)]
         if sizes:
-            core.fail(f"--student_init teacher copies the teacher's weights, but the sizes differ "
-                      f"({', '.join(sizes)}); use --student_init random (the cosine term then learns a projection) "
-                      "or the teacher's sizes")
+            flags.fail(f"--student_init teacher copies the teacher's weights, but the sizes differ "
+                       f"({', '.join(sizes)}); use --student_init random (the cosine term then learns a projection) "
+                       "or the teacher's sizes")
         if config.n_layers > t.num_hidden_layers:
-            core.fail(f"the student has {config.n_layers} layers, the teacher {t.num_hidden_layers}: nothing to copy")
+            flags.fail(f"the student has {config.n_layers} layers, the teacher {t.num_hidden_layers}: nothing to copy")
     return config
 
 
@@ -172,8 +175,8 @@ def init_from_teacher(student, teacher, offset):
     positions = f"{b}.embeddings.position_embeddings.weight"
     missing = [n for n in [*names.values(), positions] if n not in t]
     if missing:
-        core.fail(f"--student_init teacher: the teacher ({type(teacher).__name__}) has no {missing[0]}; it copies "
-                  "BERT- and RoBERTa-style teachers only, use --student_init random")
+        flags.fail(f"--student_init teacher: the teacher ({type(teacher).__name__}) has no {missing[0]}; it copies "
+                   "BERT- and RoBERTa-style teachers only, use --student_init random")
     types = t.get(f"{b}.embeddings.token_type_embeddings.weight")
     with torch.no_grad():
         for mine, theirs in names.items():
@@ -293,41 +296,38 @@ def distill_loss(s_logits, t_logits, s_hidden, t_hidden, real, labels, args):
     return loss, terms
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    out = Path(args.output_dir)
-    # --- inputs checked before anything is written: data, the teacher's config and tokenizer, the student's config
-    pretrain_mlm.check_data(args)
+def check_inputs(args):
+    """Data, the teacher's config and tokenizer, the student's config and tokenizer: checked before anything is
+    written. Returns (tokenizer, student config, block length, teacher position offset)."""
+    mlm.check_data(args)
     teacher_config = loading.load_config(args.teacher, "--teacher")
     if args.max_seq_length:
-        core.check_max_seq_length(args.max_seq_length, teacher_config)
+        flags.check_max_seq_length(args.max_seq_length, teacher_config)
     # DistilBERT takes no token_type_ids: the saved tokenizer gives none
     tokenizer = loading.load_tokenizer(args.teacher, "--teacher", masked_lm=True,
                                        model_input_names=["input_ids", "attention_mask"])
     if len(tokenizer) > teacher_config.vocab_size:
-        core.fail(f"--teacher {args.teacher}: its tokenizer has {len(tokenizer)} ids, its model "
-                  f"{teacher_config.vocab_size}; expected a tokenizer that fits the model")
+        flags.fail(f"--teacher {args.teacher}: its tokenizer has {len(tokenizer)} ids, its model "
+                   f"{teacher_config.vocab_size}; expected a tokenizer that fits the model")
     if args.student_tokenizer:
         other = loading.load_tokenizer(args.student_tokenizer, "--student_tokenizer", masked_lm=True)
         mine, theirs = other.get_vocab(), tokenizer.get_vocab()
         if mine != theirs or other.all_special_ids != tokenizer.all_special_ids:
             diff = sorted(set(mine.items()) ^ set(theirs.items()))[:2]
-            core.fail(f"--student_tokenizer {args.student_tokenizer}: its vocabulary differs from the teacher's "
-                      f"({len(mine)} vs {len(theirs)} tokens, e.g. {diff}); distillation compares logits id by id, "
-                      "so the student must use the teacher's tokenizer")
+            flags.fail(f"--student_tokenizer {args.student_tokenizer}: its vocabulary differs from the teacher's "
+                       f"({len(mine)} vs {len(theirs)} tokens, e.g. {diff}); distillation compares logits id by id, "
+                       "so the student must use the teacher's tokenizer")
     # RoBERTa-style position ids start after the padding index
-    offset = teacher_config.pad_token_id + 1 if teacher_config.model_type in pretrain_mlm.OFFSET_POSITIONS else 0
+    offset = teacher_config.pad_token_id + 1 if teacher_config.model_type in mlm.OFFSET_POSITIONS else 0
     config = student_config(args, teacher_config, tokenizer, teacher_config.max_position_embeddings - offset)
     seq = args.max_seq_length or min(512, config.max_position_embeddings)
     if seq > config.max_position_embeddings:
-        core.fail(f"--max_seq_length {seq} > the student's max_position_embeddings {config.max_position_embeddings}")
-    accelerator = core.setup(args)
-    try:
-        teacher = AutoModelForMaskedLM.from_pretrained(args.teacher)
-    except (OSError, ValueError) as e:
-        core.fail(f"--teacher {args.teacher}: not a masked-LM folder ({(str(e).splitlines() or [type(e).__name__])[0]})")
+        flags.fail(f"--max_seq_length {seq} > the student's max_position_embeddings {config.max_position_embeddings}")
+    return tokenizer, config, seq, offset
 
-    # --- student
+
+def build_student(args, accelerator, config, teacher, offset):
+    """The DistilBERT student (from the teacher, or random) inside Student, which core.train trains."""
     student = DistilBertForMaskedLM(config)
     layers = layer_map(config.n_layers, teacher.config.num_hidden_layers)
     if args.student_init == "teacher":
@@ -335,7 +335,6 @@ def main(argv=None):
     if config.sinusoidal_pos_embds:  # fixed positions, as the recipe (sinusoidal, or the teacher's when copied)
         student.distilbert.embeddings.position_embeddings.weight.requires_grad_(False)
     model = Student(student, teacher.config.hidden_size, with_hidden=args.alpha_cos > 0)
-    tokenizer.model_max_length = config.max_position_embeddings
     count = lambda m: sum(p.numel() for p in m.parameters())
     n_teacher, n_student = count(teacher), count(student)
     accelerator.print(
@@ -344,19 +343,19 @@ def main(argv=None):
         f"({n_student / n_teacher:.0%}), {config.n_layers} layers of {config.dim}, "
         + (f"from teacher layers {layers}" if args.student_init == "teacher" else "random init")
         + (f", projection {config.dim} -> {teacher.config.hidden_size} for the cosine" if model.projection else ""))
+    return model
 
-    # --- data; masking weights from the training set's token counts
-    train_dataset, eval_dataset = pretrain_mlm.load_corpus(args, tokenizer, seq, len(tokenizer), accelerator)
-    collate_fn = lambda features: pretrain_mlm.collate(features, tokenizer.pad_token_id)
+
+def loss_function(args, accelerator, teacher, tokenizer, train_dataset):
+    """compute_loss(model, batch) for core.train: the recipe's masks drawn at step time (the loader's prefetch
+    cannot shift them), with weights from the training set's token counts; the teacher's outputs; distill_loss."""
     device = accelerator.device
     specials = torch.tensor(tokenizer.all_special_ids, device=device)
     weights = token_weights(train_dataset, teacher.config.vocab_size, specials.cpu(), args.mlm_smoothing).to(device)
     replace_ids = torch.arange(len(tokenizer), device=device)
     replace_ids = replace_ids[~torch.isin(replace_ids, specials)]
-    # never prepared: not trained, not wrapped for multi-process, not in last/state
-    teacher.eval().requires_grad_(False).to(device)
 
-    def compute_loss(model, batch):  # masks drawn here, at step time: the loader's prefetch cannot shift them
+    def compute_loss(model, batch):
         real = batch["attention_mask"].bool()
         maskable = real & ~torch.isin(batch["input_ids"], specials)
         input_ids, labels = mask_batch(batch["input_ids"], maskable, weights, tokenizer.mask_token_id, replace_ids,
@@ -367,31 +366,51 @@ def main(argv=None):
         s = model(input_ids=input_ids, attention_mask=batch["attention_mask"])
         t_hidden = t.hidden_states[-1] if args.alpha_cos > 0 else None
         return distill_loss(s["logits"], t.logits, s["hidden"], t_hidden, real, labels, args)
+    return compute_loss
 
-    evaluate = lambda arrays: {"perplexity": perplexity(arrays)}
-    masked_only(student)  # eval: per-example losses
 
-    # --- train
-    best = core.train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, collate_fn, evaluate=evaluate,
-                      compute_loss=compute_loss)
+def evaluate_best(args, accelerator, teacher, eval_dataset, collate_fn, results):
+    """best/ reloaded as a plain masked LM, and the teacher, on the same fixed masks; eval_results.json."""
+    loader = core.eval_loader(accelerator, eval_dataset, collate_fn, args)
+    reloaded = accelerator.prepare(AutoModelForMaskedLM.from_pretrained(Path(args.output_dir) / "best"))
+    for prefix, m in (("", reloaded), ("teacher_", teacher)):
+        mlm.masked_only(accelerator.unwrap_model(m))
+        start = time.perf_counter()
+        loss, arrays = core.predict(accelerator, m, loader, keys=mlm.SUMS, desc=f"[{prefix[:-1] or 'best'}] [VALID]")
+        results.update({f"{prefix}loss": loss, f"{prefix}perplexity": mlm.perplexity(arrays),
+                        f"{prefix}eval_seconds": time.perf_counter() - start})
+    results["masked_tokens"] = int(arrays["masked_tokens"].sum())
+    teacher.eval()  # (predict() leaves a model in train mode)
+    accelerator.print(f"eval: {json.dumps(results)}")
+    if accelerator.is_main_process:
+        files.write_json(Path(args.output_dir) / "eval_results.json", results)
+    return results
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    tokenizer, config, seq, offset = check_inputs(args)
+    accelerator = core.setup(args)
+    try:
+        teacher = AutoModelForMaskedLM.from_pretrained(args.teacher)
+    except (OSError, ValueError) as e:
+        flags.fail(f"--teacher {args.teacher}: not a masked-LM folder ({(str(e).splitlines() or [type(e).__name__])[0]})")
+    model = build_student(args, accelerator, config, teacher, offset)
+    tokenizer.model_max_length = config.max_position_embeddings
+    train_dataset, eval_dataset = mlm.load_corpus(args, tokenizer, seq, len(tokenizer), accelerator)
+    collate_fn = lambda features: mlm.collate(features, tokenizer.pad_token_id)
+    compute_loss = loss_function(args, accelerator, teacher, tokenizer, train_dataset)
+    # never prepared: not trained, not wrapped for multi-process, not in last/state
+    teacher.eval().requires_grad_(False).to(accelerator.device)
+    mlm.masked_only(model.model)  # evaluation: per-example sums (SUMS)
+    best = core.train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, collate_fn,
+                      evaluate=lambda arrays: {"perplexity": mlm.perplexity(arrays)}, compute_loss=compute_loss,
+                      eval_keys=mlm.SUMS)
     accelerator.print(f"best: {json.dumps(best)}")
-
-    # --- best/ reloaded as a plain masked LM, and the teacher, on the same fixed masks
-    results = {"parameters": n_student, "teacher_parameters": n_teacher}
+    count = lambda m: sum(p.numel() for p in m.parameters())
+    results = {"parameters": count(model.model), "teacher_parameters": count(teacher)}
     if eval_dataset is not None:
-        loader = core.eval_loader(accelerator, eval_dataset, collate_fn, args)
-        reloaded = accelerator.prepare(AutoModelForMaskedLM.from_pretrained(out / "best"))
-        for prefix, m in (("", reloaded), ("teacher_", teacher)):
-            masked_only(accelerator.unwrap_model(m))
-            start = time.perf_counter()
-            loss, arrays = core.predict(accelerator, m, loader, desc=f"[{prefix[:-1] or 'best'}] [VALID]")
-            results.update({f"{prefix}loss": loss, f"{prefix}perplexity": perplexity(arrays),
-                            f"{prefix}eval_seconds": time.perf_counter() - start})
-        results["masked_tokens"] = int(arrays["logits"][:, 1].sum())
-        teacher.eval()  # (predict() leaves a model in train mode)
-        accelerator.print(f"eval: {json.dumps(results)}")
-        if accelerator.is_main_process:
-            core.write_json(out / "eval_results.json", results)
+        evaluate_best(args, accelerator, teacher, eval_dataset, collate_fn, results)
     return {**best, **results}
 
 

@@ -111,3 +111,21 @@ def cached_dataset(cache_dir, name, key, build, accelerator, overwrite=False, wh
     import datasets
     return cached(cache_root(cache_dir, name) / key, build, lambda d, f: d.save_to_disk(str(f)),
                   lambda f: datasets.load_from_disk(str(f)), accelerator, overwrite, what)
+
+
+def tokenizer_key(tokenizer):
+    """A hash of the tokenizer's class and tokenizer.json, less the truncation and padding that its last call left
+    there (a cache key for tokenized data). Those come first in the JSON, so the rest is hashed as it is: parsing and dumping a 30k vocabulary
+    again would cost ~50 ms. Any other layout is parsed."""
+    text = tokenizer.backend_tokenizer.to_str()
+    head, found, rest = text.partition(',"added_tokens":')
+    try:
+        fields = json.loads(head + "}") if found else None
+    except json.JSONDecodeError:
+        fields = None
+    if fields is None or not set(fields) <= {"version", "truncation", "padding"}:
+        fields = json.loads(text)
+        fields.pop("truncation", None), fields.pop("padding", None)
+        rest = json.dumps(fields)
+    return hashlib.blake2b(f"{type(tokenizer).__name__}\0{fields.get('version')}\0{rest}".encode(),
+                           digest_size=16).hexdigest()

@@ -6,12 +6,12 @@ what was expected, before anything is written.
 
 A local folder is checked cheaply first (a path that does not exist or is a file, no config.json, no weights, a
 safetensors file whose header does not open: a truncated or garbage download); a name that is no local path is
-left to the hub. Every refusal goes through core.fail. This module knows no task and no training loop: what a
+left to the hub. Every refusal goes through flags.fail. This module knows no task and no training loop: what a
 script needs beyond a loadable model (labels, positions, a fast tokenizer, ...) stays in the script.
 """
 from pathlib import Path
 
-import core
+import flags
 
 WEIGHTS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
 MODEL_FOLDER = "a model folder (config.json, weights, tokenizer)"
@@ -29,7 +29,7 @@ def check_exists(name, flag, expected=MODEL_FOLDER):
     if path.exists():
         return True
     if path.is_absolute() or str(name).startswith((".", "~")) or str(name).count("/") > 1:
-        core.fail(f"{flag} {name}: no such folder; expected {expected} or a hub name")
+        flags.fail(f"{flag} {name}: no such folder; expected {expected} or a hub name")
     return False
 
 
@@ -39,9 +39,9 @@ def check_model_files(name, flag="--model_name_or_path", weights=True):
     if not check_exists(name, flag):
         return
     if not Path(name).expanduser().is_dir():
-        core.fail(f"{flag} {name}: a file; expected {MODEL_FOLDER} or a hub name")
+        flags.fail(f"{flag} {name}: a file; expected {MODEL_FOLDER} or a hub name")
     if not (Path(name).expanduser() / "config.json").is_file():
-        core.fail(f"{flag} {name}: no config.json in the folder; expected a saved model (save_pretrained)")
+        flags.fail(f"{flag} {name}: no config.json in the folder; expected a saved model (save_pretrained)")
     if weights:
         check_weights(name, flag)
 
@@ -54,14 +54,14 @@ def check_weights(name, flag="--model_name_or_path"):
     if not path.is_dir():
         return
     if not any(any(path.glob(pattern)) for pattern in WEIGHTS):
-        core.fail(f"{flag} {name}: no weights (model.safetensors) in the folder; expected a saved model")
+        flags.fail(f"{flag} {name}: no weights (model.safetensors) in the folder; expected a saved model")
     for file in sorted(path.glob("*.safetensors")):
         try:
             with safe_open(str(file), framework="pt") as f:
                 f.keys()
         except Exception as e:  # noqa: BLE001 (SafetensorError and OSError alike: one line)
-            core.fail(f"{file}: damaged weights ({first_line(e)}); expected a complete safetensors file "
-                      "(save_pretrained's)")
+            flags.fail(f"{file}: damaged weights ({first_line(e)}); expected a complete safetensors file "
+                       "(save_pretrained's)")
 
 
 def load_config(name, flag="--model_name_or_path", config_class=None):
@@ -77,7 +77,29 @@ def load_config(name, flag="--model_name_or_path", config_class=None):
             return config_class.from_pretrained(name)
         return AutoConfig.from_pretrained(name)
     except Exception as e:  # noqa: BLE001 (not found, offline, no known model_type, bad JSON, a field of a wrong type)
-        core.fail(f"{flag} {name}: cannot load its config ({first_line(e)})")
+        flags.fail(f"{flag} {name}: cannot load its config ({first_line(e)})")
+
+
+def config_for(args, config_class=None):
+    """The config of args.model_name_or_path, or of --config_name when given (a config folder needs no weights; the
+    model's weights are still checked)."""
+    if not getattr(args, "config_name", None):
+        return load_config(args.model_name_or_path, config_class=config_class)
+    check_model_files(args.model_name_or_path)
+    check_exists(args.config_name, "--config_name", "a config folder")
+    if not Path(args.config_name).expanduser().is_dir() and check_exists(args.config_name, "--config_name"):
+        flags.fail(f"--config_name {args.config_name}: a file; expected a config folder or a hub name")
+    try:
+        return (config_class or __import__("transformers").AutoConfig).from_pretrained(args.config_name)
+    except Exception as e:  # noqa: BLE001 (as load_config)
+        flags.fail(f"--config_name {args.config_name}: cannot load its config ({first_line(e)})")
+
+
+def tokenizer_for(args, **kwargs):
+    """load_tokenizer of --tokenizer_name when given, else of args.model_name_or_path."""
+    if getattr(args, "tokenizer_name", None):
+        return load_tokenizer(args.tokenizer_name, "--tokenizer_name", **kwargs)
+    return load_tokenizer(args.model_name_or_path, **kwargs)
 
 
 def load_tokenizer(name, flag="--model_name_or_path", *, add_prefix_space=False, masked_lm=False, **kwargs):
@@ -95,11 +117,11 @@ def load_tokenizer(name, flag="--model_name_or_path", *, add_prefix_space=False,
                 and not tokenizer.add_prefix_space:
             tokenizer = AutoTokenizer.from_pretrained(name, **kwargs, add_prefix_space=True)
     except Exception as e:  # noqa: BLE001 (no tokenizer files, a broken tokenizer.json: one line)
-        core.fail(f"{flag} {name}: cannot load its tokenizer ({first_line(e)})")
+        flags.fail(f"{flag} {name}: cannot load its tokenizer ({first_line(e)})")
     if len(tokenizer) <= len(set(tokenizer.all_special_ids)):
-        core.fail(f"{flag} {name}: its tokenizer has no vocabulary, only {len(tokenizer)} special tokens; expected its "
-                  "tokenizer files (tokenizer.json, or vocab.txt, ...) in the folder")
+        flags.fail(f"{flag} {name}: its tokenizer has no vocabulary, only {len(tokenizer)} special tokens; expected its "
+                   "tokenizer files (tokenizer.json, or vocab.txt, ...) in the folder")
     if masked_lm and (tokenizer.mask_token_id is None or tokenizer.pad_token_id is None):
-        core.fail(f"{flag} {name}: the tokenizer has no {'mask' if tokenizer.mask_token_id is None else 'pad'} token; "
-                  "expected one for masked-LM training")
+        flags.fail(f"{flag} {name}: the tokenizer has no {'mask' if tokenizer.mask_token_id is None else 'pad'} token; "
+                   "expected one for masked-LM training")
     return tokenizer

@@ -18,6 +18,11 @@ Output: best/ (a pipeline("token-classification") folder), eval_results.json and
 IOBES in seqeval's strict mode: "scoring" says which) and predictions_{dev,test}.txt
 (word, gold, predicted: one line per input word, a blank line between sentences). The tokenized features are
 cached under --cache_dir: a second run on the same data memory-maps them instead of tokenizing.
+
+Owns: token classification: the CoNLL/JSON/`datasets` readers, tag checks and schemes, word-level features,
+seqeval scoring and the predictions files. Knows no other task script (glue.py, squad.py, probe.py ...): it builds
+on core.py, flags.py, files.py and loading.py only. Other scripts use it only through the section "the interface for
+other scripts": examples(), label_list(), check_tags(), encode(), score().
 """
 import argparse
 import hashlib
@@ -33,6 +38,8 @@ from seqeval.scheme import IOBES
 from transformers import AutoConfig, AutoModelForTokenClassification, DataCollatorForTokenClassification
 
 import core
+import files
+import flags
 import loading
 
 TAG = re.compile(r"O|[BIES]-.+")
@@ -44,6 +51,20 @@ TAG_FIELDS = ("ner_tags", "tags", "ner", "labels")
 NOTICED = set()  # the inferred (text, label) columns already printed in this run: main() empties it
 
 
+# --- the interface for other scripts (probe.py): examples(), label_list(), check_tags(), encode() and score().
+# Other scripts use only these names; everything else here may change.
+def examples(args):
+    """Every split given, read and checked as ner.py reads it: {"train", "dev", "test": sentences}, from
+    args.dataset_name (with dataset_config_name) or args.train_file/validation_file/test_file; the columns from
+    args.text_column_name/label_column_name (None: inferred, printed once). A sentence is {"words": [str], "tags":
+    [str, one per word], "src": its file or dataset, "lines": [the line or record of each word]}; the tags are
+    checked only by label_list() and check_tags()."""
+    if args.dataset_name:
+        return read_dataset(args)
+    return {split: read_file(path, args) for split, path in
+            (("train", args.train_file), ("dev", args.validation_file), ("test", args.test_file)) if path}
+
+
 def notice(message):
     """A one-line notice on stdout (an old spelling's meaning, an inferred setting)."""
     print(f"notice: {message}", flush=True)
@@ -51,14 +72,11 @@ def notice(message):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    core.add_args(parser)
+    flags.add_args(parser)
     parser.set_defaults(metric_for_best_model="f1", output_dir="out/ner")
     g = parser.add_argument_group("ner.py")
-    g.add_argument("--do_train", action="store_true", help="train on --train_file (default: when it is given)")
-    g.add_argument("--do_eval", action="store_true", help="evaluate on --validation_file: best/ after training, or "
-                   "--model_name_or_path as it is without --do_train (default: when the file is given)")
-    g.add_argument("--do_predict", action="store_true",
-                   help="predict and score --test_file with best/ or the model (default: when the file is given)")
+    flags.add_jobs(g, "train on --train_file", "evaluate on --validation_file: best/ after training, or "
+                   "--model_name_or_path as it is without --do_train", "predict and score --test_file with best/ or the model")
     g.add_argument("--train_file", help="CoNLL column file, or .json/.jsonl records (default: none)")
     g.add_argument("--validation_file", help="dev set: evaluated during training, picks best/ (default: none)")
     g.add_argument("--test_file", help="scored with best/ at the end (default: none)")
@@ -69,11 +87,11 @@ def parse_args(argv=None):
     g.add_argument("--dataset_name", help="a `datasets` name, or a folder holding train/dev/test files, "
                    "instead of the *_file flags (default: none)")
     g.add_argument("--dataset_config_name", help="configuration of --dataset_name (default: none)")
-    g.add_argument("--text_column_name", "--text_column", default=None,
-                   help="JSON/datasets field with the words (default: tokens, words, else the first list of strings)")
-    g.add_argument("--label_column_name", "--label_column", default=None,
-                   help="CoNLL: column number of the tag, 0-based, negative from the end; JSON/datasets: field "
-                        "name (default: the last column; ner_tags, tags, ner, labels, else the second list)")
+    flags.renamed(g, "--text_column_name", "--text_column", default=None,
+                  help="JSON/datasets field with the words (default: tokens, words, else the first list of strings)")
+    flags.renamed(g, "--label_column_name", "--label_column", default=None,
+                  help="CoNLL: column number of the tag, 0-based, negative from the end; JSON/datasets: field "
+                       "name (default: the last column; ner_tags, tags, ner, labels, else the second list)")
     g.add_argument("--max_seq_length", type=int, default=128,
                    help="sub-tokens per sentence; words cut off are predicted O, with a warning (default: 128)")
     g.add_argument("--label_all_tokens", action="store_true",
@@ -82,41 +100,21 @@ def parse_args(argv=None):
     g.add_argument("--cache_dir", default=None, help="tokenized features, keyed on data + labels + tokenizer + "
                    "settings (default: $HF_DATASETS_CACHE/ner_features or ~/.cache/huggingface/datasets/ner_features)")
     g.add_argument("--overwrite_cache", action="store_true", help="tokenize again even if cached (default: off)")
-    parser.error = core.fail  # one line, exit code 2: argparse's own error prints the usage too
+    parser.error = flags.fail  # one line, exit code 2: argparse's own error prints the usage too
     args = parser.parse_args(argv)
     if args.max_seq_length < 1:
-        core.fail(f"--max_seq_length {args.max_seq_length}: expected a positive number of sub-tokens")
+        flags.fail(f"--max_seq_length {args.max_seq_length}: expected a positive number of sub-tokens")
     if not args.model_name_or_path:
         parser.error("--model_name_or_path is required")
-    files = [args.train_file, args.validation_file, args.test_file]
-    if args.dataset_name and any(files):
+    if args.dataset_name and (args.train_file or args.validation_file or args.test_file):
         parser.error("give --dataset_name or the *_file flags, not both")
-    if not (args.do_train or args.do_eval or args.do_predict):  # none given: the files say what to do
-        if not (args.train_file or args.dataset_name):
-            parser.error("--train_file or --dataset_name is required (or --do_eval to evaluate only)")
-        args.do_train = bool(args.train_file or args.dataset_name)
-        args.do_eval = bool(args.validation_file or args.dataset_name)
-        args.do_predict = bool(args.test_file or args.dataset_name)
-        args.implied = True  # with --dataset_name: the splits it has decide
-    else:
-        args.implied = False
-        if args.do_eval and not args.do_train and not args.do_predict:  # ner.py's old --do_eval: "evaluate only"
-            if not (args.validation_file or args.test_file or args.dataset_name):
-                parser.error("--do_eval needs --validation_file, --test_file or --dataset_name")
-            if args.test_file or args.dataset_name:
-                what = "--test_file" if args.test_file else "--dataset_name"
-                notice(f"--do_eval with {what} also predicts the test set, as ner.py's old --do_eval did "
-                       "(Hugging Face's spelling: --do_eval --do_predict)")
-                args.do_predict, args.do_eval = True, bool(args.validation_file or args.dataset_name)
-                args.implied = bool(args.dataset_name)  # the splits the dataset has decide, as before
-        if args.train_file and not args.do_train:
-            parser.error("--do_eval/--do_predict without --do_train evaluate --model_name_or_path as it is; drop "
-                         "--train_file (or add --do_train)")
-        for flag, on, given, needed in (("--do_train", args.do_train, args.train_file, "--train_file"),
-                                        ("--do_eval", args.do_eval, args.validation_file, "--validation_file"),
-                                        ("--do_predict", args.do_predict, args.test_file, "--test_file")):
-            if on and not (given or args.dataset_name):
-                parser.error(f"{flag} needs {needed} or --dataset_name")
+    old_eval = args.do_eval and not (args.do_train or args.do_predict) and (args.test_file or args.dataset_name)
+    if old_eval:  # ner.py's old --do_eval evaluated only, the test set too
+        notice(f"--do_eval with {'--test_file' if args.test_file else '--dataset_name'} also predicts the test set, "
+               "as ner.py's old --do_eval did (Hugging Face's spelling: --do_eval --do_predict)")
+        args.do_predict, args.do_eval = True, bool(args.validation_file or args.dataset_name)
+    flags.choose_jobs(args, "--dataset_name" if args.dataset_name else None)
+    args.implied = args.inferred or bool(old_eval and args.dataset_name)  # the splits the dataset has decide
     return args
 
 
@@ -138,9 +136,9 @@ def fail_not_text(path):
             try:
                 raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                core.fail(f"{path}:{n}: not UTF-8 text (byte 0x{raw[e.start]:02x}: binary data or another encoding); "
-                          "expected a UTF-8 text file")
-    core.fail(f"{path}: not UTF-8 text; expected a UTF-8 text file")
+                flags.fail(f"{path}:{n}: not UTF-8 text (byte 0x{raw[e.start]:02x}: binary data or another encoding); "
+                           "expected a UTF-8 text file")
+    flags.fail(f"{path}: not UTF-8 text; expected a UTF-8 text file")
 
 
 def fail_columns(path):
@@ -156,20 +154,20 @@ def fail_columns(path):
                 where.append((n, len(cols)))
     usual = max(widths, key=lambda w: (widths[w], w))  # a tie: the wider (a tag missing, not one too many)
     if usual < 2:
-        core.fail(f"{path}:{next(n for n, w in where if w < 2)}: 1 column; expected a word and a tag")
+        flags.fail(f"{path}:{next(n for n, w in where if w < 2)}: 1 column; expected a word and a tag")
     example = next(n for n, w in where if w == usual)
     for n, w in where:
         if w != usual:
             hint = "a tag missing?" if w < usual else "a space inside a word, or a column too many?"
-            core.fail(f"{path}:{n}: found {w} column(s), expected {usual} as on line {example} ({hint})")
+            flags.fail(f"{path}:{n}: found {w} column(s), expected {usual} as on line {example} ({hint})")
 
 
 def read_conll(path, label_column):
     try:
         column = -1 if label_column is None else int(label_column)
     except ValueError:
-        core.fail(f"{path}:1: --label_column_name {label_column!r} must be a column number for a CoNLL file "
-                  "(0 = first, -1 = last)")
+        flags.fail(f"{path}:1: --label_column_name {label_column!r} must be a column number for a CoNLL file "
+                   "(0 = first, -1 = last)")
     sentences, words, width = [], [], None
     # utf-8-sig: a byte-order mark is not part of the first word (it would hide a -DOCSTART- line)
     with open(path, encoding="utf-8-sig") as f:
@@ -178,16 +176,16 @@ def read_conll(path, label_column):
                 cols = line.split()
                 if cols and cols[0] != "-DOCSTART-":
                     if "\0" in line:
-                        core.fail(f"{path}:{n}: a NUL byte (binary data); expected a UTF-8 text file")
+                        flags.fail(f"{path}:{n}: a NUL byte (binary data); expected a UTF-8 text file")
                     if width is None:
                         width = len(cols)
                         if width < 2 or not -width <= column < width:
                             fail_columns(path)  # if the first line is the odd one out, blame it
                         if width < 2:
-                            core.fail(f"{path}:{n}: 1 column; expected a word and a tag")
+                            flags.fail(f"{path}:{n}: 1 column; expected a word and a tag")
                         if not -width <= column < width:
-                            core.fail(f"{path}:{n}: --label_column_name {column} is out of range: lines have "
-                                      f"{width} columns")
+                            flags.fail(f"{path}:{n}: --label_column_name {column} is out of range: lines have "
+                                       f"{width} columns")
                     if len(cols) != width:
                         fail_columns(path)
                     words.append((cols[0], cols[column], n))
@@ -210,19 +208,19 @@ def records(path):
         fail_not_text(path)
     if "\0" in text:
         line = text.count("\n", 0, text.index("\0")) + 1
-        core.fail(f"{path}:{line}: a NUL byte (binary data); expected UTF-8 JSON text")
+        flags.fail(f"{path}:{line}: a NUL byte (binary data); expected UTF-8 JSON text")
     if text.lstrip().startswith("["):
         try:
             return list(enumerate(json.loads(text), 1))
         except json.JSONDecodeError as e:
-            core.fail(f"{path}:{e.lineno}: not valid JSON ({e.msg})")
+            flags.fail(f"{path}:{e.lineno}: not valid JSON ({e.msg})")
     rows = []
     for n, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:
                 rows.append((n, json.loads(line)))
             except json.JSONDecodeError as e:
-                core.fail(f"{path}:{n}: not valid JSON ({e.msg})")
+                flags.fail(f"{path}:{n}: not valid JSON ({e.msg})")
     return rows
 
 
@@ -247,23 +245,23 @@ def read_records(rows, src, args):
     sentences, text_column, field = [], None, None
     for n, r in rows:
         if not isinstance(r, dict):
-            core.fail(f"{src}:{n}: expected a record with {args.text_column_name or 'tokens'!r} and tags, found "
-                      f"{type(r).__name__}")
+            flags.fail(f"{src}:{n}: expected a record with {args.text_column_name or 'tokens'!r} and tags, found "
+                       f"{type(r).__name__}")
         if text_column is None:
             text_column, field = infer_columns(r, args)
         for name in (text_column, field):
             if name not in r:
-                core.fail(f"{src}:{n}: no {name!r} field (found: {', '.join(r)}); see "
-                          "--text_column_name/--label_column_name")
+                flags.fail(f"{src}:{n}: no {name!r} field (found: {', '.join(r)}); see "
+                           "--text_column_name/--label_column_name")
         words, tags = r[text_column], r[field]
         if not isinstance(words, list) or not isinstance(tags, list):
-            core.fail(f"{src}:{n}: {text_column!r} and {field!r} must be lists")
+            flags.fail(f"{src}:{n}: {text_column!r} and {field!r} must be lists")
         if len(words) != len(tags):
-            core.fail(f"{src}:{n}: {len(words)} words but {len(tags)} tags")
+            flags.fail(f"{src}:{n}: {len(words)} words but {len(tags)} tags")
         for i, w in enumerate(words):
             if isinstance(w, bool) or not isinstance(w, (str, int, float)) or not str(w).strip():
-                core.fail(f"{src}:{n}: word {i} of {text_column!r} is {json.dumps(w)[:40]}; expected a non-empty "
-                          "string")
+                flags.fail(f"{src}:{n}: word {i} of {text_column!r} is {json.dumps(w)[:40]}; expected a non-empty "
+                           "string")
         if words:
             sentences.append({"words": [str(w) for w in words], "tags": tags, "src": src, "lines": [n] * len(words)})
     return sentences
@@ -271,18 +269,18 @@ def read_records(rows, src, args):
 
 def read_file(path, args):
     if Path(path).is_dir():
-        core.fail(f"{path}: a directory; expected a CoNLL column file or .json/.jsonl records")
+        flags.fail(f"{path}: a directory; expected a CoNLL column file or .json/.jsonl records")
     if not Path(path).is_file():
-        core.fail(f"{path}: no such file")
+        flags.fail(f"{path}: no such file")
     try:
         if str(path).endswith((".json", ".jsonl")):
             sentences = read_records(records(path), path, args)
         else:
             sentences = read_conll(path, args.label_column_name)
     except OSError as e:
-        core.fail(f"{path}: cannot read it ({e.strerror or e}); expected a readable text file")
+        flags.fail(f"{path}: cannot read it ({e.strerror or e}); expected a readable text file")
     if not sentences:
-        core.fail(f"{path}:1: no sentences (empty file?)")
+        flags.fail(f"{path}:1: no sentences (empty file?)")
     return sentences
 
 
@@ -299,7 +297,7 @@ def read_dataset(args):
     try:
         loaded = datasets.load_dataset(args.dataset_name, args.dataset_config_name)
     except Exception as e:  # not found, offline, bad folder: one line, no traceback
-        core.fail(f"--dataset_name {args.dataset_name}: {reason(e)}")
+        flags.fail(f"--dataset_name {args.dataset_name}: {reason(e)}")
     data = {}
     for split, stems in SPLITS.items():
         name = next((s for s in stems if s in loaded), None)
@@ -309,8 +307,8 @@ def read_dataset(args):
         text, field = infer_columns(d[0] if len(d) else {}, args)
         for column in (text, field):
             if column not in d.column_names:
-                core.fail(f"{src}:1: no {column!r} column (found: {', '.join(d.column_names)}); "
-                          "see --text_column_name/--label_column_name")
+                flags.fail(f"{src}:1: no {column!r} column (found: {', '.join(d.column_names)}); "
+                           "see --text_column_name/--label_column_name")
         names = getattr(getattr(d.features[field], "feature", None), "names", None)  # ClassLabel ids
         rows = ((i, {text: list(words), field: [names[t] for t in tags] if names else list(tags)})
                 for i, (words, tags) in enumerate(zip(d[text], d[field]), 1))
@@ -320,12 +318,14 @@ def read_dataset(args):
 
 
 def check_tags(sentences, label2id=None, known_as=""):
+    """One line naming the first tag that is not O, B-TYPE or I-TYPE (E-/S- too), or, with label2id, not among its
+    labels (known_as: whose labels they are, for the message)."""
     for s in sentences:
         for tag, n in zip(s["tags"], s["lines"]):
             if not isinstance(tag, str) or not TAG.fullmatch(tag):
-                core.fail(f"{s['src']}:{n}: tag {tag!r} is not O, B-TYPE or I-TYPE (wrong --label_column_name?)")
+                flags.fail(f"{s['src']}:{n}: tag {tag!r} is not O, B-TYPE or I-TYPE (wrong --label_column_name?)")
             if label2id is not None and tag not in label2id:
-                core.fail(f"{s['src']}:{n}: tag {tag!r} is not among {known_as} ({', '.join(label2id)})")
+                flags.fail(f"{s['src']}:{n}: tag {tag!r} is not among {known_as} ({', '.join(label2id)})")
 
 
 def scheme(sentences):
@@ -340,7 +340,8 @@ def scheme(sentences):
 
 
 def label_list(sentences):
-    """The training tags in a stable order: O, then by entity type, B- before I-."""
+    """The training tags, checked (check_tags), in a stable order: O, then by entity type, B- before I-."""
+    check_tags(sentences)
     tags = {t for s in sentences for t in s["tags"]}
     return sorted(tags, key=lambda t: (t != "O", t[2:], "BIES".find(t[0])))
 
@@ -406,7 +407,7 @@ def featurize(sentences, split, tokenizer, label2id, max_seq_length, label_all_t
     import pyarrow.compute as pc
 
     settings = [source_key(sentences, args), list(label2id.items()), max_seq_length, label_all_tokens,
-                core.tokenizer_key(tokenizer), 1]  # 1: the version of read_file() and encode()
+                files.tokenizer_key(tokenizer), 1]  # 1: the version of read_file() and encode()
     key = hashlib.blake2b(json.dumps(settings).encode(), digest_size=12).hexdigest()
 
     def build():
@@ -415,8 +416,8 @@ def featurize(sentences, split, tokenizer, label2id, max_seq_length, label_all_t
             encode_batch, batched=True, remove_columns=list(columns), desc=f"tokenizing {split}",
             fn_kwargs=dict(tokenizer=tokenizer, label2id=label2id, max_seq_length=max_seq_length,
                            label_all_tokens=label_all_tokens))
-    features = core.cached_dataset(args.cache_dir, "ner_features", f"{split}-{key}", build, accelerator,
-                                   args.overwrite_cache, what=f"{split}: features")
+    features = files.cached_dataset(args.cache_dir, "ner_features", f"{split}-{key}", build, accelerator,
+                                    args.overwrite_cache, what=f"{split}: features")
     # kept as arrays: 14k Python lists made next to the sentences' 400k objects set off a full GC pass (~0.4 s)
     kept = features.data.column("kept")
     kept = np.split(pc.list_flatten(kept).to_numpy(), np.cumsum(pc.list_value_length(kept).to_numpy())[:-1])
@@ -465,94 +466,34 @@ def main(argv=None):
     out = Path(args.output_dir)
     for flag, folder in (("--output_dir", out), ("--cache_dir", args.cache_dir)):
         if folder and Path(folder).exists() and not Path(folder).is_dir():
-            core.fail(f"{flag} {folder}: a file; expected a folder (or a path to create one)")
-
-    # --- data: read and check everything before setup(), so bad input never touches output_dir
-    # dev: scored with --do_eval, and evaluated during training (it picks best/) whenever given
-    wanted = {"train": args.do_train, "dev": args.do_eval or args.do_train, "test": args.do_predict}
-    if args.dataset_name:
-        found = read_dataset(args)
-        data = {split: sentences for split, sentences in found.items() if wanted[split]}
-        for split, flag, name in (("train", args.do_train, "train"), ("dev", args.do_eval, "validation"),
-                                  ("test", args.do_predict, "test")):
-            if flag and split not in data and (split == "train" or not args.implied):
-                core.fail(f"--dataset_name {args.dataset_name}: no {name} split (found: {', '.join(found)})")
-    else:
-        data = {split: read_file(path, args) for split, path in
-                (("train", args.train_file), ("dev", args.validation_file), ("test", args.test_file))
-                if path and wanted[split]}
-        if args.test_file and not args.do_predict:
-            notice(f"--test_file {args.test_file} is not predicted: add --do_predict")
-    if args.config_name:  # a config folder needs no weights
-        loading.check_exists(args.config_name, "--config_name", "a config folder")
-        loading.check_model_files(args.model_name_or_path)
-        try:
-            config = AutoConfig.from_pretrained(args.config_name)
-        except Exception as e:  # noqa: BLE001 (not found, offline, bad JSON: one line)
-            core.fail(f"--config_name {args.config_name}: cannot load its config ({reason(e)})")
-    else:
-        config = loading.load_config(args.model_name_or_path)
-    core.check_max_seq_length(args.max_seq_length, config)
-    tokenizer = load_tokenizer(args.tokenizer_name or args.model_name_or_path,
-                               "--tokenizer_name" if args.tokenizer_name else "--model_name_or_path")
-    if args.max_seq_length <= tokenizer.num_special_tokens_to_add():
-        core.fail(f"--max_seq_length {args.max_seq_length}: leaves no room for a word beside the "
-                  f"{tokenizer.num_special_tokens_to_add()} special tokens")
+            flags.fail(f"{flag} {folder}: a file; expected a folder (or a path to create one)")
+    data = read_jobs(args)  # read and checked before setup(), so bad input never touches output_dir
+    config, tokenizer = load_config_and_tokenizer(args)
     if not args.do_train:
         label2id, known_as = config.label2id, f"{args.model_name_or_path}'s labels"
     else:
-        check_tags(data["train"])
         labels = label_list(data["train"])
         if set(config.label2id) == set(labels):  # a checkpoint already trained on these tags: keep its order
             labels = sorted(labels, key=config.label2id.get)
         label2id, known_as = {t: i for i, t in enumerate(labels)}, "the training tags"
     for split in ("dev", "test"):
         check_tags(data.get(split, []), label2id, known_as)
-    if args.max_train_samples > 0 and "train" in data:
-        data["train"] = data["train"][:args.max_train_samples]
-    if args.max_eval_samples > 0 and "dev" in data:
-        data["dev"] = data["dev"][:args.max_eval_samples]
-    if args.max_predict_samples > 0 and "test" in data:
-        data["test"] = data["test"][:args.max_predict_samples]
+    for split, n in (("train", args.max_train_samples), ("dev", args.max_eval_samples),
+                     ("test", args.max_predict_samples)):
+        if split in data:
+            data[split] = list(core.limit(data[split], n))
 
     accelerator = core.setup(args, training=args.do_train)
     if not args.do_train:  # an evaluation never replaces earlier results silently (core.setup guards a training run's)
         results_files = [out / name for split, name in (("dev", "eval_results.json"), ("dev", "predictions_dev.txt"),
                          ("test", "test_results.json"), ("test", "predictions_test.txt")) if split in data]
-        core.refuse_existing(results_files, args.overwrite_output_dir)
+        flags.refuse_existing(results_files, args.overwrite_output_dir)
     schemes = {split: scheme(sentences) for split, sentences in data.items()}
     for split, sentences in data.items():
         accelerator.print(f"{split}: {sentences[0]['src']}: {len(sentences)} sentences, "
                           f"{sum(len(s['words']) for s in sentences)} words, tagging scheme {schemes[split]}")
-
-    # --- model
-    try:
-        given = {"config": config} if args.config_name else {}
-        if not args.do_train:
-            model = AutoModelForTokenClassification.from_pretrained(args.model_name_or_path, **given)
-        elif args.config_name:
-            config.id2label, config.label2id = dict(enumerate(label2id)), label2id
-            model = AutoModelForTokenClassification.from_pretrained(args.model_name_or_path, config=config,
-                                                                    ignore_mismatched_sizes=True)
-        else:
-            model = AutoModelForTokenClassification.from_pretrained(
-                args.model_name_or_path, num_labels=len(label2id), id2label=dict(enumerate(label2id)),
-                label2id=label2id, ignore_mismatched_sizes=True)  # a new head when the label count differs
-    except Exception as e:  # noqa: BLE001 (weights that do not load, a type with no token-classification head)
-        core.fail(f"--model_name_or_path {args.model_name_or_path}: cannot load it for token classification "
-                  f"({reason(e)})")
-    max_seq_length = min(args.max_seq_length, tokenizer.model_max_length)
-    features, kept, cut = {}, {}, {}
-    for split, sentences in data.items():
-        all_tokens = args.label_all_tokens and split == "train"  # evaluation: first sub-tokens only
-        features[split], kept[split] = featurize(sentences, split, tokenizer, label2id, max_seq_length, all_tokens,
-                                                 args, accelerator)
-        cut[split] = sum(len(s["words"]) - len(k) for s, k in zip(sentences, kept[split]))
-        if cut[split] and accelerator.is_main_process:
-            hit = sum(len(s["words"]) > len(k) for s, k in zip(sentences, kept[split]))
-            fate = "not trained on" if split == "train" else "predicted O"
-            print(f"warning: {split}: {cut[split]} words in {hit} sentences have no sub-token within "
-                  f"--max_seq_length {max_seq_length}; they are {fate}", file=sys.stderr)
+    model = load_model(args, config, label2id)
+    features, kept, cut = featurize_splits(args, data, tokenizer, label2id, accelerator)
     collator = DataCollatorForTokenClassification(tokenizer)
     id2label = {i: t for t, i in label2id.items()}
 
@@ -580,17 +521,87 @@ def main(argv=None):
                                     desc=f"[best] [{split.upper()}]")
         metrics, predicted = evaluate_split(split, arrays)
         results[split] = {"loss": loss, **metrics, "scheme": schemes[split], "scoring": scoring(schemes[split]),
-                          "sentences": len(data[split]),
-                          "words_cut": cut[split]}
+                          "sentences": len(data[split]), "words_cut": cut[split]}
         accelerator.print(f"{split}: f1 {metrics['f1']:.4f} precision {metrics['precision']:.4f} "
                           f"recall {metrics['recall']:.4f} accuracy {metrics['accuracy']:.4f}")
         if accelerator.is_main_process:
-            core.write_json(out / f"{name}_results.json", results[split])
-            core.write_text(out / f"predictions_{split}.txt", "".join(
+            files.write_json(out / f"{name}_results.json", results[split])
+            files.write_text(out / f"predictions_{split}.txt", "".join(
                 "".join(f"{w} {g} {p}\n" for w, g, p in zip(s["words"], s["tags"], tags)) + "\n"
                 for s, tags in zip(data[split], predicted)))
     return results
 
+
+def read_jobs(args):
+    """The splits the jobs need: train (--do_train), dev (--do_eval, and during training whenever given: it picks
+    best/), test (--do_predict)."""
+    wanted = {"train": args.do_train, "dev": args.do_eval or args.do_train, "test": args.do_predict}
+    if args.dataset_name:
+        found = read_dataset(args)
+        data = {split: sentences for split, sentences in found.items() if wanted[split]}
+        for split, flag, name in (("train", args.do_train, "train"), ("dev", args.do_eval, "validation"),
+                                  ("test", args.do_predict, "test")):
+            if flag and split not in data and (split == "train" or not args.implied):
+                flags.fail(f"--dataset_name {args.dataset_name}: no {name} split (found: {', '.join(found)})")
+        return data
+    if args.test_file and not args.do_predict:
+        notice(f"--test_file {args.test_file} is not predicted: add --do_predict")
+    return {split: read_file(path, args) for split, path in
+            (("train", args.train_file), ("dev", args.validation_file), ("test", args.test_file))
+            if path and wanted[split]}
+
+
+def load_config_and_tokenizer(args):
+    if args.config_name:  # a config folder needs no weights
+        loading.check_exists(args.config_name, "--config_name", "a config folder")
+        loading.check_model_files(args.model_name_or_path)
+        try:
+            config = AutoConfig.from_pretrained(args.config_name)
+        except Exception as e:  # noqa: BLE001 (not found, offline, bad JSON: one line)
+            flags.fail(f"--config_name {args.config_name}: cannot load its config ({reason(e)})")
+    else:
+        config = loading.load_config(args.model_name_or_path)
+    flags.check_max_seq_length(args.max_seq_length, config)
+    tokenizer = load_tokenizer(args.tokenizer_name or args.model_name_or_path,
+                               "--tokenizer_name" if args.tokenizer_name else "--model_name_or_path")
+    if args.max_seq_length <= tokenizer.num_special_tokens_to_add():
+        flags.fail(f"--max_seq_length {args.max_seq_length}: leaves no room for a word beside the "
+                   f"{tokenizer.num_special_tokens_to_add()} special tokens")
+    return config, tokenizer
+
+
+def load_model(args, config, label2id):
+    try:
+        given = {"config": config} if args.config_name else {}
+        if not args.do_train:
+            return AutoModelForTokenClassification.from_pretrained(args.model_name_or_path, **given)
+        if args.config_name:
+            config.id2label, config.label2id = dict(enumerate(label2id)), label2id
+            return AutoModelForTokenClassification.from_pretrained(args.model_name_or_path, config=config,
+                                                                   ignore_mismatched_sizes=True)
+        return AutoModelForTokenClassification.from_pretrained(
+            args.model_name_or_path, num_labels=len(label2id), id2label=dict(enumerate(label2id)),
+            label2id=label2id, ignore_mismatched_sizes=True)  # a new head when the label count differs
+    except Exception as e:  # noqa: BLE001 (weights that do not load, a type with no token-classification head)
+        flags.fail(f"--model_name_or_path {args.model_name_or_path}: cannot load it for token classification "
+                   f"({reason(e)})")
+
+
+def featurize_splits(args, data, tokenizer, label2id, accelerator):
+    """featurize() of every split: {split: features}, {split: kept}, {split: words with no sub-token left}."""
+    max_seq_length = min(args.max_seq_length, tokenizer.model_max_length)
+    features, kept, cut = {}, {}, {}
+    for split, sentences in data.items():
+        all_tokens = args.label_all_tokens and split == "train"  # evaluation: first sub-tokens only
+        features[split], kept[split] = featurize(sentences, split, tokenizer, label2id, max_seq_length, all_tokens,
+                                                 args, accelerator)
+        cut[split] = sum(len(s["words"]) - len(k) for s, k in zip(sentences, kept[split]))
+        if cut[split] and accelerator.is_main_process:
+            hit = sum(len(s["words"]) > len(k) for s, k in zip(sentences, kept[split]))
+            fate = "not trained on" if split == "train" else "predicted O"
+            print(f"warning: {split}: {cut[split]} words in {hit} sentences have no sub-token within "
+                  f"--max_seq_length {max_seq_length}; they are {fate}", file=sys.stderr)
+    return features, kept, cut
 
 if __name__ == "__main__":
     main()

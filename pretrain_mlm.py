@@ -13,73 +13,43 @@ the tokenizer's word ids (WordPiece, BPE and SentencePiece alike). Training mask
 the global RNG, which last/ saves, so a resumed run masks exactly as an uninterrupted one; evaluation masks
 are fixed once from --seed, so perplexity is reproducible. --train_tokenizer writes output_dir/tokenizer/
 (--tokenizer_only stops there).
+
+Owns: this script's flags, tokenizer training, a new model's config, and the run (train, then best/ evaluated
+again). The corpus, masking and perplexity are mlm.py's (shared with distill.py). Must not know any other task
+script.
 """
 import argparse
-import hashlib
 import io
 import json
 import os
-import random
 import shutil
 import time
 from itertools import islice
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import (CONFIG_MAPPING, AutoModelForMaskedLM, BertTokenizer, PreTrainedTokenizerFast,
                           RobertaTokenizer)
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 import core
+import files
+import flags
 import loading
+from mlm import (OFFSET_POSITIONS, SUMS, add_data_args, check_data, collate, load_corpus, mask_tokens, masked_only,
+                 perplexity, read_lines)
 
-# position ids start after padding_idx in these models: max_position_embeddings = max_seq_length + pad id + 1
-OFFSET_POSITIONS = {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "roberta-prelayernorm", "data2vec-text",
-                    "longformer", "ibert", "mpnet", "luke", "xmod", "esm"}
 SPECIALS = {"bpe": ["<s>", "<pad>", "</s>", "<unk>", "<mask>"],  # RoBERTa's ids
             "wordpiece": ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],  # BERT's
             "unigram": ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"]}  # ALBERT's names
 SPECIALS["sentencepiece"] = SPECIALS["unigram"]
 
 
-def add_data_args(parser, title, streaming=True):
-    """The corpus flags load_corpus() reads; distill.py shares them."""
-    d = parser.add_argument_group(title)
-    d.add_argument("--train_file", nargs="+", required=True, help="text or .jsonl file(s) (required)")
-    d.add_argument("--validation_file", default=None, help="(default: a --validation_split_percentage sample)")
-    d.add_argument("--validation_split_percentage", type=float, default=5,
-                   help="share of the training lines held out, a seeded random sample (default: 5; 0 = none)")
-    d.add_argument("--max_seq_length", type=int, default=None, help="block length (default: 512, or the model's max)")
-    d.add_argument("--line_by_line", action="store_true", help="one sequence per line, padded (default: pack lines)")
-    if streaming:
-        d.add_argument("--streaming", action="store_true", help="read the training files as a stream (default: off)")
-    d.add_argument("--preprocessing_num_workers", type=int, default=None, help="tokenizing processes (default: 1)")
-    d.add_argument("--cache_dir", default=None, help="tokenized data cache (default: the datasets cache)")
-
-
-def check_data(args):
-    """The corpus flags and files, before anything loads or is written: one line for each problem."""
-    if args.max_seq_length is not None and args.max_seq_length < 3:
-        core.fail(f"--max_seq_length {args.max_seq_length}: expected a block length >= 3 ([CLS], a token, [SEP])")
-    if not 0 <= args.validation_split_percentage < 100:
-        core.fail(f"--validation_split_percentage {args.validation_split_percentage}: expected a share of the "
-                  "training lines in [0, 100)")
-    if args.preprocessing_num_workers is not None and args.preprocessing_num_workers < 1:
-        core.fail(f"--preprocessing_num_workers {args.preprocessing_num_workers}: expected a number of processes >= 1")
-    streaming = getattr(args, "streaming", False)
-    for path in args.train_file:
-        check_text(path, head_only=streaming)
-    if args.validation_file:
-        check_text(args.validation_file)
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.error = core.fail  # argparse's own errors too: one line, no usage block
-    core.add_args(parser)
+    parser.error = flags.fail  # argparse's own errors too: one line, no usage block
+    flags.add_args(parser)
     parser.set_defaults(output_dir="out/mlm")
     add_data_args(parser, "data")
     m = parser.add_argument_group("masking and model")
@@ -101,50 +71,29 @@ def parse_args(argv=None):
     t.add_argument("--tokenizer_only", action="store_true", help="stop after training the tokenizer (default: off)")
     args = parser.parse_args(argv)
     if not 0 < args.mlm_probability < 1:
-        core.fail(f"--mlm_probability {args.mlm_probability}: expected a share of the tokens in (0, 1)")
+        flags.fail(f"--mlm_probability {args.mlm_probability}: expected a share of the tokens in (0, 1)")
     for flag, low in (("vocab_size", 1), ("min_frequency", 0), ("input_sentence_size", 0)):
         if getattr(args, flag) < low:
-            core.fail(f"--{flag} {getattr(args, flag)}: expected a whole number >= {low}")
+            flags.fail(f"--{flag} {getattr(args, flag)}: expected a whole number >= {low}")
     least = len(SPECIALS.get(args.train_tokenizer, [])) + (256 if args.train_tokenizer == "bpe" else 0)
     if args.train_tokenizer and args.vocab_size <= least:  # the rest is known once the corpus is read
-        core.fail(f"--vocab_size {args.vocab_size} leaves no room beside the {len(SPECIALS[args.train_tokenizer])} "
-                  f"special tokens{' and the 256 bytes of byte-level BPE' if args.train_tokenizer == 'bpe' else ''}; "
-                  f"expected more than {least}")
+        flags.fail(f"--vocab_size {args.vocab_size} leaves no room beside the {len(SPECIALS[args.train_tokenizer])} "
+                   f"special tokens{' and the 256 bytes of byte-level BPE' if args.train_tokenizer == 'bpe' else ''}; "
+                   f"expected more than {least}")
     if args.model_name_or_path and (args.train_tokenizer or args.config_name or args.model_type):
-        core.fail("--model_name_or_path continues pretraining with its own config and tokenizer: "
-                  "leave out --train_tokenizer, --config_name and --model_type")
+        flags.fail("--model_name_or_path continues pretraining with its own config and tokenizer: "
+                   "leave out --train_tokenizer, --config_name and --model_type")
     if not args.model_name_or_path and not args.tokenizer_only:
         if not (args.model_type or args.config_name):
-            core.fail("a new model needs --model_type or --config_name (or give --model_name_or_path)")
+            flags.fail("a new model needs --model_type or --config_name (or give --model_name_or_path)")
         if not (args.train_tokenizer or args.tokenizer_name):
-            core.fail("a new model needs --train_tokenizer or --tokenizer_name")
+            flags.fail("a new model needs --train_tokenizer or --tokenizer_name")
     if args.tokenizer_only and not args.train_tokenizer:
-        core.fail("--tokenizer_only needs --train_tokenizer")
+        flags.fail("--tokenizer_only needs --train_tokenizer")
     return args
 
 
 # --- tokenizer training
-def read_lines(paths, sample=0, seed=0):
-    """Stripped non-empty lines (JSONL: the "text" field); sample > 0: a seeded reservoir sample of that many
-    lines (memory: the sample, not the corpus)."""
-    def lines():
-        for path in paths:
-            with open(path, encoding="utf-8") as f:
-                for line in f:
-                    text = (json.loads(line)["text"] if path.endswith(".jsonl") and line.strip() else line).strip()
-                    if text:
-                        yield text
-    if sample <= 0:
-        return lines()
-    rng, kept = random.Random(seed), []
-    for i, line in enumerate(lines()):
-        if i < sample:
-            kept.append(line)
-        elif (j := rng.randrange(i + 1)) < sample:
-            kept[j] = line
-    return kept
-
-
 def train_tokenizer(args, lines):
     kind, size, specials = args.train_tokenizer, args.vocab_size, SPECIALS[args.train_tokenizer]
     if kind == "bpe":  # byte-level, as RoBERTa: no unknown token
@@ -173,9 +122,9 @@ def train_tokenizer(args, lines):
         chars = sorted({c for p in pieces for c in p} - {mark})
         words = specials + chars + ["##" + c for c in chars]
         if len(words) > size:  # every character alone and as ##: a smaller vocabulary cannot spell the corpus
-            core.fail(f"--vocab_size {size} is below the {len(words)} tokens a wordpiece tokenizer of this corpus needs "
-                      f"({len(specials)} special tokens and {len(chars)} characters, each alone and as ##); expected "
-                      f"at least {len(words)}")
+            flags.fail(f"--vocab_size {size} is below the {len(words)} tokens a wordpiece tokenizer of this corpus needs "
+                       f"({len(specials)} special tokens and {len(chars)} characters, each alone and as ##); expected "
+                       f"at least {len(words)}")
         words += [p[1:] if p[0] == mark else "##" + p for p in pieces if len(p.lstrip(mark)) > 1]
         words = list(dict.fromkeys(words))[:max(size, len(specials) + 2 * len(chars))]
         return BertTokenizer(vocab={w: i for i, w in enumerate(words)}, do_lower_case=args.lowercase)
@@ -186,8 +135,8 @@ def train_tokenizer(args, lines):
             tok.train_from_iterator(lines, trainers.UnigramTrainer(vocab_size=size, special_tokens=specials,
                                                                    unk_token="<unk>", show_progress=False))
         except Exception as e:  # noqa: BLE001 (tokenizers raises a plain Exception: "not large enough to contain ...")
-            core.fail(f"--vocab_size {size}: the unigram trainer refuses it ({e}); expected room for every character "
-                      f"of the corpus and the {len(specials)} special tokens")
+            flags.fail(f"--vocab_size {size}: the unigram trainer refuses it ({e}); expected room for every character "
+                       f"of the corpus and the {len(specials)} special tokens")
     else:  # the sentencepiece library, as colorfulscoop's bert-base-ja did; rebuilt with its own normalisation table so that
         # the saved tokenizer gives the library's ids (AlbertTokenizer/DebertaV2Tokenizer normalise differently)
         import sentencepiece as spm
@@ -200,7 +149,7 @@ def train_tokenizer(args, lines):
                 character_coverage=1.0, pad_id=0, unk_id=1, bos_id=-1, eos_id=-1, control_symbols=specials[2:],
                 max_sentence_length=1 << 16, hard_vocab_limit=False, minloglevel=2)
         except RuntimeError as e:
-            core.fail(f"--vocab_size {size}: sentencepiece refuses it ({str(e).splitlines()[0]})")
+            flags.fail(f"--vocab_size {size}: sentencepiece refuses it ({str(e).splitlines()[0]})")
         sp = spm.SentencePieceProcessor(model_proto=proto.getvalue())
         charsmap = sentencepiece_model_pb2.ModelProto.FromString(proto.getvalue()).normalizer_spec.precompiled_charsmap
         tok = Tokenizer(models.Unigram([(sp.id_to_piece(i), sp.get_score(i)) for i in range(len(sp))], unk_id=1))
@@ -222,14 +171,14 @@ def save_tokenizer(args, folder):
     start = time.perf_counter()
     tokenizer = train_tokenizer(args, read_lines(args.train_file, args.input_sentence_size, args.seed))
     if len(tokenizer) > args.vocab_size:  # a trainer that went over rather than fail
-        core.fail(f"--vocab_size {args.vocab_size} is below the {len(tokenizer)} tokens a {args.train_tokenizer} "
-                  "tokenizer of this corpus needs (its alphabet and special tokens)")
+        flags.fail(f"--vocab_size {args.vocab_size} is below the {len(tokenizer)} tokens a {args.train_tokenizer} "
+                   "tokenizer of this corpus needs (its alphabet and special tokens)")
     tokenizer.model_max_length = args.max_seq_length or 512
     shutil.rmtree(folder, ignore_errors=True)  # a killed run's
     tokenizer.save_pretrained(folder)
     if args.train_tokenizer == "wordpiece":
-        (folder / "vocab.txt").write_text("\n".join(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer)))))
-                                          + "\n", encoding="utf-8")
+        files.write_text(folder / "vocab.txt",
+                         "\n".join(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))) + "\n")
     if args.train_tokenizer == "sentencepiece":
         (folder / "spiece.model").write_bytes(args.spm_model)
     sample = list(islice(read_lines(args.train_file), 10_000))
@@ -265,15 +214,15 @@ def read_config(args):
         try:
             values = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
-            core.fail(f"{path}: cannot read a config JSON ({e})")
+            flags.fail(f"{path}: cannot read a config JSON ({e})")
         if not isinstance(values, dict):
-            core.fail(f"{path}: expected a config JSON object, found {type(values).__name__}")
+            flags.fail(f"{path}: expected a config JSON object, found {type(values).__name__}")
         found = values.pop("model_type", None)
         if model_type and found and found != model_type:
-            core.fail(f"{path}: model_type is {found!r} but --model_type is {model_type!r}")
+            flags.fail(f"{path}: model_type is {found!r} but --model_type is {model_type!r}")
         model_type = model_type or found
     if model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
-        core.fail(f"model type {model_type!r} has no masked-LM class; try roberta, bert, distilbert, electra, ...")
+        flags.fail(f"model type {model_type!r} has no masked-LM class; try roberta, bert, distilbert, electra, ...")
     return values, model_type
 
 
@@ -283,14 +232,14 @@ def new_config(args, values, model_type, tokenizer, seq):
     try:
         config = CONFIG_MAPPING[model_type](**values)
     except (TypeError, ValueError) as e:
-        core.fail(f"{args.config_name}: not a {model_type} config ({e})")
+        flags.fail(f"{args.config_name}: not a {model_type} config ({e})")
     explicit = set(values)
     if args.config_overrides:
         try:
             config.update_from_string(args.config_overrides)
         except ValueError as e:
-            core.fail(f"--config_overrides {args.config_overrides!r}: {e}; expected key=value pairs of the config, "
-                      "comma-separated")
+            flags.fail(f"--config_overrides {args.config_overrides!r}: {e}; expected key=value pairs of the config, "
+                       "comma-separated")
         explicit |= {kv.split("=")[0] for kv in args.config_overrides.split(",")}
     if tokenizer is None:
         return config
@@ -300,246 +249,11 @@ def new_config(args, values, model_type, tokenizer, seq):
             setattr(config, f"{name}_token_id", getattr(tokenizer, f"{name}_token_id"))
     need = seq + (tokenizer.pad_token_id + 1 if model_type in OFFSET_POSITIONS else 0)
     if "max_position_embeddings" in explicit and config.max_position_embeddings < need:
-        core.fail(f"max_position_embeddings {config.max_position_embeddings} < {need} needed for "
-                  f"--max_seq_length {seq}")
+        flags.fail(f"max_position_embeddings {config.max_position_embeddings} < {need} needed for "
+                   f"--max_seq_length {seq}")
     if "max_position_embeddings" not in explicit:
         config.max_position_embeddings = need
     return config
-
-
-# --- data
-def check_text(path, head_only=False):
-    """A UTF-8 text file with at least one non-blank line; .jsonl: every line an object with a "text" string. Reads
-    the whole file (head_only, for a stream: its first 64 MB), so a bad line stops here with its number."""
-    jsonl = str(path).endswith(".jsonl")
-    what = 'one JSON object per line with a "text" string' if jsonl else "UTF-8 text, one text per line"
-    if Path(path).is_dir():
-        core.fail(f"{path}: a folder; expected a file of {what}")
-    found = False
-    try:
-        with open(path, "rb") as f:
-            for number, raw in enumerate(f, 1):
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    core.fail(f"{path}:{number}: not UTF-8 text (byte 0x{raw[e.start]:02x}: binary data or another "
-                              f"encoding); expected {what}")
-                if "\0" in line:
-                    core.fail(f"{path}:{number}: a NUL byte (binary data); expected {what}")
-                if jsonl and line.strip():
-                    try:
-                        record = json.loads(line)
-                    except ValueError as e:
-                        core.fail(f"{path}:{number}: not valid JSON ({getattr(e, 'msg', e)}); expected {what}")
-                    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                        core.fail(f"{path}:{number}: no \"text\" string; expected {what}")
-                found = found or bool(line.strip())
-                if head_only and found and f.tell() > 64 << 20:
-                    break
-    except FileNotFoundError:
-        core.fail(f"{path}: no such file")
-    except OSError as e:
-        core.fail(f"{path}: cannot read ({e.strerror or e}); expected {what}")
-    if not found:
-        core.fail(f"{path}: no text (empty, or blank lines only); expected {what}")
-
-
-def encode(batch, tokenizer, seq, line_by_line, whole_word):
-    """Tokenized lines (blank ones dropped); with whole_word, word_start is 1 where a word starts, from the
-    tokenizer's word ids (special tokens are words of their own)."""
-    lines = [t.strip() for t in batch["text"] if t and t.strip()]
-    enc = tokenizer(lines, add_special_tokens=line_by_line, truncation=line_by_line, max_length=seq,
-                    return_attention_mask=False, verbose=False)
-    out = {"input_ids": enc["input_ids"]}
-    if whole_word:
-        out["word_start"] = [[int(w is None or j == 0 or w != ws[j - 1]) for j, w in enumerate(ws)]
-                             for ws in map(enc.word_ids, range(len(lines)))]
-    return out
-
-
-def pack(batch, seq, cls, sep):
-    """Lines end with [SEP]; cut into blocks of seq - 2 tokens wrapped in [CLS] ... [SEP]; the partial rest
-    of the batch is dropped (batches are 10,000 lines)."""
-    out, block = {}, seq - 2
-    for key, (first, end) in (("input_ids", (cls, sep)), ("word_start", (1, 1))):
-        if key in batch:
-            flat = [t for row in batch[key] for t in row + [end]]
-            out[key] = [[first] + flat[i:i + block] + [end] for i in range(0, len(flat) - block + 1, block)]
-    return out
-
-
-def fixed_masks(batch, indices, seed, specials, mask_id, vocab_size, probability):
-    """Evaluation masks, one generator per example: the same whatever the batching or number of processes."""
-    out = {"input_ids": [], "labels": []}
-    for n, i in enumerate(indices):
-        ids = torch.tensor([batch["input_ids"][n]])
-        starts = torch.tensor([batch["word_start"][n]]) if "word_start" in batch else None
-        ids, labels = mask_tokens(ids, torch.isin(ids, specials), starts, mask_id, vocab_size, probability,
-                                  torch.Generator().manual_seed(seed * 1_000_003 + i))
-        out["input_ids"].append(ids[0].tolist())
-        out["labels"].append(labels[0].tolist())
-    return out
-
-
-def load_corpus(args, tokenizer, seq, vocab_size, accelerator):
-    """(train, eval) datasets of token blocks (or lines); eval rows hold fixed masked input_ids and labels.
-    Tokenized data is cached (core.cached: verified on every load, rebuilt when damaged) under --cache_dir, keyed by
-    the files, tokenizer and settings; a hit never reads the text again. A --streaming corpus is read as it goes."""
-    import datasets
-
-    # a build reads the text afresh: the datasets library's own cache of it is never trusted
-    load = lambda files, streaming: datasets.load_dataset(
-        "json" if files[0].endswith(".jsonl") else "text", data_files=files, split="train", streaming=streaming,
-        cache_dir=args.cache_dir, **({} if streaming else {"download_mode": "force_redownload"}))
-    if args.streaming and not args.validation_file and args.validation_split_percentage > 0:
-        core.fail("--streaming cannot sample a validation split: give --validation_file or "
-                  "--validation_split_percentage 0")
-    files = [*args.train_file, *([args.validation_file] if args.validation_file else [])]
-    key = hashlib.sha256(json.dumps([
-        [(str(Path(f).resolve()), os.path.getsize(f), os.path.getmtime(f)) for f in files],
-        tokenizer.backend_tokenizer.to_str(), seq, vocab_size, args.line_by_line, args.whole_word_mask,
-        args.mlm_probability, args.validation_split_percentage, args.seed, 2]).encode()).hexdigest()[:16]
-    cls = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
-    sep = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
-    masks = dict(seed=args.seed, specials=torch.tensor(tokenizer.all_special_ids), mask_id=tokenizer.mask_token_id,
-                 vocab_size=vocab_size, probability=args.mlm_probability)
-    # --cache_dir is the datasets library's cache here too (the raw text of a --streaming read): a folder of it
-    root = Path(args.cache_dir) / "pretrain_mlm" if args.cache_dir else core.cache_root(None, "pretrain_mlm")
-    scratch = root / f"building-{key}"  # map's files while building
-
-    def prepare(ds, name, streaming=False):
-        opts = lambda step: {} if streaming else dict(  # on disk, not in memory: a corpus may be larger than RAM
-            num_proc=args.preprocessing_num_workers, cache_file_name=str(scratch / f"{name}-{step}.arrow"),
-            load_from_cache_file=False, desc=f"{step} {name}")
-        ds = ds.map(encode, batched=True, remove_columns=ds.column_names or ["text"], **opts("tokenize"),
-                    fn_kwargs=dict(tokenizer=tokenizer, seq=seq, line_by_line=args.line_by_line,
-                                   whole_word=args.whole_word_mask))
-        if not args.line_by_line:
-            lines = ds
-            ds = ds.map(pack, batched=True, batch_size=10_000, fn_kwargs=dict(seq=seq, cls=cls, sep=sep),
-                        **opts("pack"))
-            if not streaming and len(ds) == 0:
-                source = args.validation_file if name == "eval" else None
-                source = source or " ".join(args.train_file) + (" (validation split)" if name == "eval" else "")
-                core.fail(f"{source}: {sum(map(len, lines['input_ids']))} tokens, fewer than one block of "
-                          f"--max_seq_length {seq}; lower it or use --line_by_line")
-        if name == "eval":
-            ds = ds.map(fixed_masks, batched=True, with_indices=True, remove_columns=ds.column_names, fn_kwargs=masks,
-                        **opts("mask"))
-        return ds
-
-    def build():
-        train = load(args.train_file, False)
-        evaluation = load([args.validation_file], False) if args.validation_file else None
-        if evaluation is None and args.validation_split_percentage > 0:
-            try:  # a seeded random sample of lines, not the first ones
-                split = train.train_test_split(test_size=args.validation_split_percentage / 100, seed=args.seed)
-            except ValueError as e:
-                core.fail(f"--validation_split_percentage {args.validation_split_percentage}: {e}")
-            train, evaluation = split["train"], split["test"]
-        return {"train": prepare(train, "train"), **({"eval": prepare(evaluation, "eval")} if evaluation else {})}
-
-    def write(parts, folder):
-        for name, ds in parts.items():
-            ds.save_to_disk(str(folder / name))
-
-    read = lambda folder: {p.name: datasets.load_from_disk(str(p)) for p in folder.iterdir() if p.is_dir()}
-    try:
-        if args.streaming:
-            train = prepare(load(args.train_file, True), "train", streaming=True)
-            evaluation = prepare(load([args.validation_file], False), "eval") if args.validation_file else None
-            train = train.shuffle(seed=args.seed, buffer_size=10_000)  # core's set_epoch reshuffles it each pass
-            train = train.take(args.max_train_samples) if args.max_train_samples > 0 else train
-        else:
-            parts = core.cached(root / key, build, write, read, accelerator, what="token blocks")
-            train, evaluation = core.limit(parts["train"], args.max_train_samples), parts.get("eval")
-    finally:  # what is kept is in the cache (or, streamed, in memory)
-        if accelerator.is_main_process and not args.streaming:
-            shutil.rmtree(scratch, ignore_errors=True)
-    return train, evaluation if evaluation is None else core.limit(evaluation, args.max_eval_samples)
-
-
-# --- masking
-def mask_tokens(input_ids, special, word_start, mask_id, vocab_size, probability, generator=None):
-    """BERT masking. Chooses each maskable position with `probability` (whole words when word_start is given:
-    a word's draw is its first token's), at least one per row; labels are -100 elsewhere. Of the chosen, 80%
-    become mask_id, 10% a random id below vocab_size, 10% stay (and are still predicted)."""
-    draw = lambda: torch.rand(input_ids.shape, generator=generator, device=input_ids.device)
-    u = draw()
-    if word_start is not None:
-        word = word_start.long().cumsum(1)  # word number of each token, from 1
-        first = torch.zeros(u.shape[0], u.shape[1] + 1, device=u.device).scatter_add_(1, word, u * word_start)
-        u = first.gather(1, word)
-    maskable = ~special
-    chosen = (u < probability) & maskable
-    empty = ~chosen.any(1) & maskable.any(1)  # as BERT: a row predicts at least one token (no NaN loss)
-    if empty.any():
-        lowest = torch.where(maskable, u, 2.0).min(1, keepdim=True).values
-        chosen |= empty[:, None] & maskable & (u == lowest)
-    labels = torch.where(chosen, input_ids, -100)
-    r = draw()
-    random_ids = torch.randint(vocab_size, input_ids.shape, generator=generator, device=input_ids.device)
-    input_ids = torch.where(chosen & (r < 0.8), mask_id, input_ids)
-    input_ids = torch.where(chosen & (r >= 0.8) & (r < 0.9), random_ids, input_ids)
-    return input_ids, labels
-
-
-def collate(features, pad_id):
-    """Pads a batch (a packed one needs none): input_ids with pad_id, labels with -100."""
-    width = max(len(f["input_ids"]) for f in features)
-    batch = {key: torch.tensor([f[key] + [fill] * (width - len(f[key])) for f in features])
-             for key, fill in (("input_ids", pad_id), ("labels", -100), ("word_start", 1)) if key in features[0]}
-    batch["attention_mask"] = torch.tensor([[1] * len(f["input_ids"]) + [0] * (width - len(f["input_ids"]))
-                                            for f in features])
-    return batch
-
-
-def masked_only(model):
-    """Hooks on a *ForMaskedLM so that model(..., labels=labels) projects to the vocabulary only where labels
-    are set (the ~15% masked positions): the other logits are never used, and that projection (hidden x
-    vocabulary per token) is the largest matrix product of a small model. output.loss stays the mean
-    cross-entropy over the masked tokens. In eval mode output.logits becomes (summed loss, predicted tokens)
-    per example: predict() gathers two numbers per example instead of seq x vocab, and perplexity is over
-    tokens, not batches. Hooks, not a wrapper: the call still goes through model(...), so DDP/FSDP hold."""
-    state = {}
-
-    def take_labels(module, args, kwargs):  # the model itself must not compute a loss on the full logits
-        state["labels"] = kwargs.pop("labels", None)
-        return args, kwargs
-
-    def select(module, args):  # input of the output embeddings: hidden states [batch, seq, hidden]
-        labels = state.get("labels")
-        if labels is not None and args[0].shape[:-1] == labels.shape:
-            rows = (labels != -100).flatten().nonzero().squeeze(1)
-            state["selected"] = len(rows)
-            # rounded up to a multiple of 64 rows (repeats of the first, dropped in loss()): a matrix product of a
-            # new shape every step would fill oneDNN's primitive cache (+0.9 GB in 60 bf16 steps of RoBERTa-small)
-            rows = torch.cat([rows, rows[:1].expand(min(-len(rows) % 64, labels.numel() - len(rows)))])
-            return (args[0].flatten(0, -2)[rows], *args[1:])
-
-    def loss(module, args, kwargs, output):
-        labels = state.pop("labels", None)
-        if labels is None:
-            return output
-        keep = labels != -100
-        logits = output.logits[:state.pop("selected")] if "selected" in state else output.logits[keep]
-        nll = F.cross_entropy(logits.float(), labels[keep], reduction="none")
-        output["loss"] = nll.mean()
-        if not module.training:
-            rows = keep.nonzero()[:, 0]
-            summed = torch.zeros(labels.shape[0], device=nll.device).index_add_(0, rows, nll)
-            output["logits"] = torch.stack([summed, keep.sum(1).float()], 1)
-        return output
-
-    model.register_forward_pre_hook(take_labels, with_kwargs=True)
-    model.get_output_embeddings().register_forward_pre_hook(select)
-    model.register_forward_hook(loss, with_kwargs=True)
-    return model
-
-
-def perplexity(arrays):
-    nll, count = arrays["logits"][:, 0].astype(np.float64).sum(), arrays["logits"][:, 1].sum()
-    return float(np.exp(min(nll / count, 700)))
 
 
 def model_and_data(args, accelerator, tokenizer, values, model_type):
@@ -548,22 +262,22 @@ def model_and_data(args, accelerator, tokenizer, values, model_type):
         try:
             model = AutoModelForMaskedLM.from_pretrained(args.model_name_or_path)
         except (OSError, ValueError) as e:
-            core.fail(f"--model_name_or_path {args.model_name_or_path}: cannot load "
-                      f"({(str(e).splitlines() or [type(e).__name__])[0]})")
+            flags.fail(f"--model_name_or_path {args.model_name_or_path}: cannot load "
+                       f"({(str(e).splitlines() or [type(e).__name__])[0]})")
         offset = tokenizer.pad_token_id + 1 if model.config.model_type in OFFSET_POSITIONS else 0
         seq = args.max_seq_length or min(512, model.config.max_position_embeddings - offset)
         if seq + offset > model.config.max_position_embeddings or len(tokenizer) > model.config.vocab_size:
-            core.fail(f"{args.model_name_or_path} takes {model.config.max_position_embeddings - offset} tokens and "
-                      f"{model.config.vocab_size} ids; asked for {seq} tokens with {len(tokenizer)} ids")
+            flags.fail(f"{args.model_name_or_path} takes {model.config.max_position_embeddings - offset} tokens and "
+                       f"{model.config.vocab_size} ids; asked for {seq} tokens with {len(tokenizer)} ids")
     else:
         seq = args.max_seq_length or 512
         config = new_config(args, values, model_type, tokenizer, seq)
         try:
             model = AutoModelForMaskedLM.from_config(config)
         except (TypeError, ValueError) as e:
-            core.fail(f"{args.config_name or '--model_type ' + model_type}"
-                      f"{' with --config_overrides ' + args.config_overrides if args.config_overrides else ''}: "
-                      f"cannot build the model ({(str(e).splitlines() or [type(e).__name__])[0]})")
+            flags.fail(f"{args.config_name or '--model_type ' + model_type}"
+                       f"{' with --config_overrides ' + args.config_overrides if args.config_overrides else ''}: "
+                       f"cannot build the model ({(str(e).splitlines() or [type(e).__name__])[0]})")
         offset = tokenizer.pad_token_id + 1 if model_type in OFFSET_POSITIONS else 0
         tokenizer.model_max_length = config.max_position_embeddings - offset
     vocab_size = model.config.vocab_size
@@ -575,10 +289,9 @@ def model_and_data(args, accelerator, tokenizer, values, model_type):
     return model, train_dataset, eval_dataset
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    out = Path(args.output_dir)
-    # --- inputs checked before anything is written or loaded at length
+def check_inputs(args):
+    """Everything checked before anything is written or loaded at length. Returns (values, model_type) of a new
+    model's config, the tokenizer folder a resumed run keeps (or None), and the tokenizer when it is not trained."""
     check_data(args)
     values, model_type = read_config(args) if not args.model_name_or_path and not args.tokenizer_only else ({}, None)
     args.model_type = args.model_type or model_type
@@ -587,24 +300,30 @@ def main(argv=None):
     # a trained tokenizer is staged in tokenizer.new and moved to tokenizer/ only when training has saved best/ and
     # last/ (which hold it too): a run that fails early leaves an earlier run's tokenizer/ as it was. A resumed run
     # takes its checkpoint's own tokenizer (or, killed before its first checkpoint, the staged one)
+    out = Path(args.output_dir)
     staged, final = out / "tokenizer.new", out / "tokenizer"
     kept = None
     if args.train_tokenizer and args.resume_from_checkpoint and not args.tokenizer_only:
         kept = next((f for f in (resume_folder(args), staged, final) if f and (f / "tokenizer_config.json").is_file()),
                     None)
     if args.train_tokenizer and not kept:  # never over an earlier tokenizer unless asked
-        core.refuse_existing([final], args.overwrite_output_dir)
+        flags.refuse_existing([final], args.overwrite_output_dir)
     tokenizer = None
     if args.model_name_or_path:
         checkpoint = loading.load_config(args.model_name_or_path)
         if args.max_seq_length:
-            core.check_max_seq_length(args.max_seq_length, checkpoint)
+            flags.check_max_seq_length(args.max_seq_length, checkpoint)
     if not args.train_tokenizer:
         flag = "--tokenizer_name" if args.tokenizer_name else "--model_name_or_path"
         tokenizer = loading.load_tokenizer(args.tokenizer_name or args.model_name_or_path, flag, masked_lm=True)
-    accelerator = core.setup(args, training=not args.tokenizer_only)
+    return values, model_type, kept, tokenizer
 
-    # --- tokenizer: trained here (kept when resuming), or the model's / --tokenizer_name's
+
+def tokenizer_step(args, accelerator, kept, tokenizer):
+    """The tokenizer: trained here into tokenizer.new/ (kept when resuming), or the model's / --tokenizer_name's.
+    None after --tokenizer_only (moved to tokenizer/ at once)."""
+    out = Path(args.output_dir)
+    staged, final = out / "tokenizer.new", out / "tokenizer"
     if args.train_tokenizer and not kept:
         if accelerator.is_main_process:
             save_tokenizer(args, staged)
@@ -612,20 +331,36 @@ def main(argv=None):
                 swap_in(staged, final)
         accelerator.wait_for_everyone()
     if args.tokenizer_only:
-        return {}
+        return None
     if args.train_tokenizer:
         tokenizer = loading.load_tokenizer(kept or staged, "--train_tokenizer", masked_lm=True)
+    return tokenizer
 
-    try:
-        model, train_dataset, eval_dataset = model_and_data(args, accelerator, tokenizer, values, model_type)
-    except SystemExit:  # nothing was trained with a tokenizer trained just now: no resume needs it
-        if args.train_tokenizer and not kept and accelerator.is_main_process:
-            shutil.rmtree(staged, ignore_errors=True)
-        raise
+
+def keep_tokenizer(args, accelerator, kept, tokenizer):
+    """best/ and last/ are saved: this run's tokenizer takes the old one's place (a staged one that is not this run's
+    was left by a run that failed before its first checkpoint)."""
+    out = Path(args.output_dir)
+    staged, final = out / "tokenizer.new", out / "tokenizer"
+    if args.train_tokenizer and accelerator.is_main_process and staged.is_dir():
+        if kept in (None, staged) or \
+                loading.load_tokenizer(staged, "--train_tokenizer", masked_lm=True).get_vocab() == tokenizer.get_vocab():
+            swap_in(staged, final)
+        else:
+            shutil.rmtree(staged)
+
+
+def logged_seconds(args):
+    """The "train" seconds log.json holds (core counts them on across a resume; None where it records none)."""
+    path = Path(args.output_dir) / "log.json"
+    return json.loads(path.read_text(encoding="utf-8")).get("seconds", {}).get("train") if path.is_file() else None
+
+
+def train_step(args, accelerator, model, tokenizer, train_dataset, eval_dataset, collate_fn):
+    """core.train with masks drawn at step time; returns (best/'s metrics, this run's train_results)."""
     vocab_size = model.config.vocab_size
-    collate_fn = lambda features: collate(features, tokenizer.pad_token_id)
     specials = torch.tensor(tokenizer.all_special_ids, device=accelerator.device)
-    clock = {"seconds": 0.0, "tokens": 0, "real": 0, "positions": 0, "last": None}
+    fed = {"real": 0, "positions": 0}  # tokens fed in this run (a count, not a clock: timings come from log.json)
 
     def compute_loss(model, batch):  # masks drawn here, at step time: the loader's prefetch cannot shift them
         batch = dict(batch)
@@ -634,53 +369,62 @@ def main(argv=None):
         batch["input_ids"], batch["labels"] = mask_tokens(batch["input_ids"], special, starts, tokenizer.mask_token_id,
                                                           vocab_size, args.mlm_probability)
         loss = model(**batch).loss
-        real, now = batch["attention_mask"].sum(), time.perf_counter()
-        if clock["last"] is not None:  # throughput: step to step, leaving out evaluation and saving (see evaluate)
-            clock["seconds"] += now - clock["last"]
-            clock["tokens"] += clock["pending"]
-        clock.update(last=now, pending=real, real=clock["real"] + real,
-                     positions=clock["positions"] + batch["attention_mask"].numel())
+        real = batch["attention_mask"].sum()
+        fed.update(real=fed["real"] + real, positions=fed["positions"] + batch["attention_mask"].numel())
         return loss, {"padding_share": 1 - real / batch["attention_mask"].numel()}
 
-    def evaluate(arrays):  # timings stay out of the metrics: a resumed run must log what an uninterrupted one does
-        clock["last"] = None
-        return {"perplexity": perplexity(arrays)}
-
     masked_only(model)
-
-    # --- train
+    before = (logged_seconds(args) or 0.0) if resume_folder(args) else 0.0  # a resumed log counts on from there
     start = time.perf_counter()
-    best = core.train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, collate_fn, evaluate=evaluate,
-                      compute_loss=compute_loss)
-    if args.train_tokenizer and accelerator.is_main_process and staged.is_dir():
-        # best/ and last/ are saved: this run's tokenizer takes the old one's place (a staged one that is not this
-        # run's was left by a run that failed before its first checkpoint)
-        if kept in (None, staged) or \
-                loading.load_tokenizer(staged, "--train_tokenizer", masked_lm=True).get_vocab() == tokenizer.get_vocab():
-            swap_in(staged, final)
-        else:
-            shutil.rmtree(staged)
+    best = core.train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, collate_fn,
+                      evaluate=lambda arrays: {"perplexity": perplexity(arrays)}, compute_loss=compute_loss,
+                      eval_keys=SUMS)
+    wall = time.perf_counter() - start
+    after = logged_seconds(args)  # training time without evaluation and saving, as log.json records it
+    seconds = wall if after is None else after - before
     total = lambda x: accelerator.reduce(torch.as_tensor(x, device=accelerator.device).float(), "sum").item()
-    real, positions = total(clock["real"]), total(clock["positions"])
-    results = {"train_tokens": int(real), "train_seconds": time.perf_counter() - start,  # this run's part
-               "tokens_per_second": total(clock["tokens"]) / max(clock["seconds"], 1e-9),
+    real, positions = total(fed["real"]), total(fed["positions"])
+    results = {"train_tokens": int(real), "train_seconds": wall,  # this run's part
+               "tokens_per_second": real / max(seconds, 1e-9),
                "padding_share": 1 - real / max(positions, 1)}
     accelerator.print(f"trained on {results['train_tokens']} tokens: {results['tokens_per_second']:.0f} tokens/s "
                       f"(evaluation and saving not counted), padding {results['padding_share']:.1%}")
     accelerator.print(f"best: {json.dumps(best)}")
+    return best, results
 
-    # --- evaluate best/ again: it must load as a plain *ForMaskedLM and give the numbers it was chosen for
-    if eval_dataset is not None:
-        model = masked_only(AutoModelForMaskedLM.from_pretrained(out / "best"))
-        loader = core.eval_loader(accelerator, eval_dataset, collate_fn, args)
-        loss, arrays = core.predict(accelerator, accelerator.prepare(model), loader, desc="[best] [VALID]")
-        evaluation = {"loss": loss, "perplexity": perplexity(arrays),
-                      "masked_tokens": int(arrays["logits"][:, 1].sum())}
-        accelerator.print(f"eval: {json.dumps(evaluation)}")
-        if accelerator.is_main_process:
-            core.write_json(out / "eval_results.json", evaluation)
+
+def evaluate_best(args, accelerator, eval_dataset, collate_fn):
+    """best/ reloaded as a plain *ForMaskedLM, evaluated on the fixed masks: the numbers it was chosen for."""
+    model = masked_only(AutoModelForMaskedLM.from_pretrained(Path(args.output_dir) / "best"))
+    loader = core.eval_loader(accelerator, eval_dataset, collate_fn, args)
+    loss, arrays = core.predict(accelerator, accelerator.prepare(model), loader, keys=SUMS, desc="[best] [VALID]")
+    evaluation = {"loss": loss, "perplexity": perplexity(arrays), "masked_tokens": int(arrays["masked_tokens"].sum())}
+    accelerator.print(f"eval: {json.dumps(evaluation)}")
     if accelerator.is_main_process:
-        core.write_json(out / "train_results.json", results)
+        files.write_json(Path(args.output_dir) / "eval_results.json", evaluation)
+    return evaluation
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    values, model_type, kept, tokenizer = check_inputs(args)
+    accelerator = core.setup(args, training=not args.tokenizer_only)
+    tokenizer = tokenizer_step(args, accelerator, kept, tokenizer)
+    if tokenizer is None:  # --tokenizer_only
+        return {}
+    try:
+        model, train_dataset, eval_dataset = model_and_data(args, accelerator, tokenizer, values, model_type)
+    except SystemExit:  # nothing was trained with a tokenizer trained just now: no resume needs it
+        if args.train_tokenizer and not kept and accelerator.is_main_process:
+            shutil.rmtree(Path(args.output_dir) / "tokenizer.new", ignore_errors=True)
+        raise
+    collate_fn = lambda features: collate(features, tokenizer.pad_token_id)
+    best, results = train_step(args, accelerator, model, tokenizer, train_dataset, eval_dataset, collate_fn)
+    keep_tokenizer(args, accelerator, kept, tokenizer)
+    if eval_dataset is not None:
+        evaluate_best(args, accelerator, eval_dataset, collate_fn)
+    if accelerator.is_main_process:
+        files.write_json(Path(args.output_dir) / "train_results.json", results)
     return {**best, **results}
 
 

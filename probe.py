@@ -16,6 +16,11 @@ The CS224N project's three steps (train, predict, evaluate) are subcommands taki
 Tasks: squad (start and end probes over a window's tokens, the official EM/F1; v2 with
 --version_2_with_negative), ner (a tag per word, seqeval F1), a GLUE classification task or `sentence` (any
 labelled sentence(-pair) files; first token or mean pooled). Data flags as in squad.py, ner.py and glue.py.
+
+Owns: the probes, the hidden-state cache, the control task and the results table and plot. Reads and scores each
+task through the task scripts' declared interfaces only (the section "the interface for other scripts" of each),
+never their other names: squad.examples/encode/best_answers/score, ner.examples/label_list/check_tags/encode/score,
+glue.TASKS (a glue.Task by name: .labels, .metrics)/examples/label_codes/positive_id/compute_metrics.
 """
 import argparse
 import hashlib
@@ -34,17 +39,19 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 import core
+import files
+import flags
 import glue
 import loading
 import ner
 import squad
 
 COMMANDS = ("run", "train", "predict", "evaluate")
-SENTENCE_TASKS = [t for t, spec in glue.TASKS.items() if spec[3] is not None] + ["sentence"]  # not STS-B: a regression
+SENTENCE_TASKS = [t for t, task in glue.TASKS.items() if task.labels is not None] + ["sentence"]  # not STS-B: a regression
 TASKS = ["squad", "ner", *SENTENCE_TASKS]
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 CACHE_VERSION = 1
-ONE_PROCESS = SimpleNamespace(is_main_process=True, wait_for_everyone=lambda: None)  # what core.cached asks of Accelerate
+ONE_PROCESS = SimpleNamespace(is_main_process=True, wait_for_everyone=lambda: None)  # what files.cached asks of Accelerate
 
 
 def parse_args(argv=None):
@@ -75,45 +82,50 @@ def parse_args(argv=None):
     add("--overwrite_cache", action="store_true", help="extract again even if cached (default: off)")
     add("--cache_limit_gb", type=float, default=20.0, help="features bigger than this are not cached: the encoder runs "
         "on every batch (all of SQuAD v2 train: ~400 GB for a base model) (default: 20)")
-    g = parser.add_argument_group("data (as in squad.py, ner.py and glue.py)").add_argument
+    data = parser.add_argument_group("data (as in squad.py, ner.py and glue.py)")
+    g = data.add_argument
     g("--train_file", default=None, help="(default: none)")
     g("--validation_file", default=None, help="dev set: picks the epoch (default: none)")
     g("--test_file", default=None, help="ner: scored at the epoch dev picked (default: none)")
     g("--dataset_name", default=None, help="a `datasets` name or folder (default: none)")
     g("--dataset_config_name", default=None, help="(default: none)")
     g("--data_dir", default=None, help="a GLUE task's folder in the classic layout (default: none)")
-    g("--text_column_name", "--text_column", dest="text_column", default=None,
-      help="ner: JSON field with the words (default: inferred as ner.py does: tokens, words, ...)")
-    g("--text_columns", type=lambda s: tuple(s.split(",")), default=None,
-      help="sentence tasks: one or two comma-separated columns (default: the task's; 'sentence')")
-    g("--label_column_name", "--label_column", dest="label_column", default=None,
-      help="(default: the task's, as in ner.py and glue.py)")
+    flags.renamed(data, "--text_column_name", "--text_column", default=None,
+                  help="ner: JSON field with the words (default: inferred as ner.py does: tokens, words, ...)")
+    flags.renamed(data, "--text_column_names", "--text_columns", type=lambda s: tuple(s.split(",")), default=None,
+                  help="sentence tasks: one or two comma-separated columns (default: the task's; 'sentence')")
+    flags.renamed(data, "--label_column_name", "--label_column", default=None,
+                  help="(default: the task's, as in ner.py and glue.py)")
     g("--version_2_with_negative", action="store_true", help="squad: v2.0 (default: off, v1.1)")
     g("--doc_stride", type=int, default=128, help="squad: tokens shared by windows (default: 128)")
     g("--max_query_length", type=int, default=64, help="squad: question tokens kept (default: 64)")
     g("--n_best_size", type=int, default=20, help="squad: starts and ends tried (default: 20)")
     g("--max_answer_length", type=int, default=30, help="squad: in tokens (default: 30)")
     g("--null_score_diff_threshold", type=float, default=0.0, help="squad v2 (default: 0.0)")
-    parser.error = core.fail  # one line, exit code 2: argparse's own error prints the usage too
-    args = parser.parse_args(argv)
-    args.text_column_name, args.label_column_name = args.text_column, args.label_column  # ner.py's readers' names
+    parser.error = flags.fail  # one line, exit code 2: argparse's own error prints the usage too
+    return check_args(parser.parse_args(argv))
+
+
+def check_args(args):
+    """The flags' combinations and values, checked before any work (one line for each refusal); the defaults that
+    depend on the task."""
     if not args.task:
-        parser.error("--task is required")
+        flags.fail("--task is required")
     if args.task not in TASKS:
-        core.fail(f"unknown task {args.task!r}; expected one of {', '.join(TASKS)}")
+        flags.fail(f"unknown task {args.task!r}; expected one of {', '.join(TASKS)}")
     if not args.model_name_or_path:
-        parser.error("--model_name_or_path is required (repeat it to compare models)")
+        flags.fail("--model_name_or_path is required (repeat it to compare models)")
     if args.test_file and args.task != "ner":
-        parser.error("--test_file: only ner's test set has labels here")
+        flags.fail("--test_file: only ner's test set has labels here")
     sources = [args.dataset_name, args.data_dir, args.train_file or args.validation_file]
     if sum(map(bool, sources)) != 1 or (args.data_dir and args.task in ("squad", "ner", "sentence")):
-        parser.error("give --train_file and --validation_file, or --dataset_name (or --data_dir for a GLUE task)")
+        flags.fail("give --train_file and --validation_file, or --dataset_name (or --data_dir for a GLUE task)")
     if sources[2] and not (args.train_file and args.validation_file):
-        parser.error("probes need --train_file (to train) and --validation_file (to pick the epoch)")
+        flags.fail("probes need --train_file (to train) and --validation_file (to pick the epoch)")
     try:
         args.layers = sorted({int(x) for x in args.layers.split(",")}) if args.layers else None
     except ValueError:
-        core.fail(f"--layers {args.layers!r}: expected comma-separated layer numbers, e.g. 0,3,6")
+        flags.fail(f"--layers {args.layers!r}: expected comma-separated layer numbers, e.g. 0,3,6")
     whole, finite = lambda least: lambda v: v >= least, lambda least: lambda v: math.isfinite(v) and v >= least
     for flag, ok, expected in (("num_train_epochs", whole(1), "1 or more"),
                                ("per_device_train_batch_size", whole(1), "1 or more"),
@@ -126,7 +138,7 @@ def parse_args(argv=None):
                                ("n_best_size", whole(1), "1 or more"), ("max_answer_length", whole(1), "1 or more"),
                                ("null_score_diff_threshold", math.isfinite, "a finite number")):
         if not ok(getattr(args, flag)):
-            core.fail(f"--{flag} {getattr(args, flag)}: expected {expected}")
+            flags.fail(f"--{flag} {getattr(args, flag)}: expected {expected}")
     args.task_name = None if args.task == "sentence" else args.task  # what glue.py's readers look at
     args.output_dir = args.output_dir or f"out/probe/{args.task}"
     args.max_seq_length_given = args.max_seq_length is not None
@@ -136,56 +148,68 @@ def parse_args(argv=None):
 
 # --- data: every split read and checked once, labels as ids; words give the control task its labels
 def read_data(args):
-    first = lambda examples, n: examples[:n] if n > 0 else examples
+    """{split: {"examples", "words", "gold", "control"}} and the label names in id order (squad: no labels, no
+    words), every split read and checked by the task script's interface; the first N examples of each."""
     if args.task == "squad":
-        splits = squad.read_hub(args) if args.dataset_name else \
-            {"train": squad.read_squad(args.train_file), "validation": squad.read_squad(args.validation_file)}
+        splits = squad.examples(args)
         if set(splits) != {"train", "validation"}:
-            core.fail(f"{args.dataset_name}: probes need a train and a validation split (found: {', '.join(splits)})")
-        for examples in splits.values():
-            if not args.version_2_with_negative and any(e["impossible"] for e in examples):
-                core.fail(f"{next(e for e in examples if e['impossible'])['where']}: no answer; SQuAD v2.0 data "
-                          "needs --version_2_with_negative")
-        train = first(squad.check_answers(splits["train"], "training data", True), args.max_train_samples)
-        dev = first(squad.check_answers(splits["validation"], "validation data", False), args.max_eval_samples)
-        return {"train": {"examples": train}, "dev": {"examples": dev}}, None
-    if args.task == "ner":
-        found = ner.read_dataset(args) if args.dataset_name else {s: ner.read_file(p, args) for s, p in (
-            ("train", args.train_file), ("dev", args.validation_file), ("test", args.test_file)) if p}
-        if "train" not in found or "dev" not in found:
-            core.fail(f"{args.dataset_name}: probes need a train and a dev split (found: {', '.join(found)})")
-        ner.check_tags(found["train"])
-        labels = ner.label_list(found["train"])
-        label2id = {t: i for i, t in enumerate(labels)}
-        data = {}
-        for split, sentences in found.items():
-            ner.check_tags(sentences, label2id, "the training tags")
-            sentences = first(sentences, args.max_train_samples if split == "train" else args.max_eval_samples)
-            data[split] = {"examples": sentences, "words": [w for s in sentences for w in s["words"]],
-                           "gold": np.array([label2id[t] for s in sentences for t in s["tags"]])}
-    else:
-        src = glue.sources(args)
-        found = {"train": glue.load(args, src["train"], True),
-                 **{f"dev{suffix}": glue.load(args, x, True) for suffix, x in src["eval"].items()}}
-        spec = glue.TASKS.get(args.task_name)
-        if spec is None and glue.is_regression(found["train"]):
-            core.fail(f"{args.train_file}: the labels are numbers (a regression); probes here are classifiers")
-        codes = list(spec[3].items()) if spec else [(l, l) for l in sorted({e["label"] for e in found["train"]})]
-        labels = [name for _, name in codes]
-        to_id = {key: i for i, (code, name) in enumerate(codes) for key in (code, name)}
-        data = {}
-        for split, examples in found.items():
-            examples = first(examples, args.max_train_samples if split == "train" else args.max_eval_samples)
-            for e in examples:
-                if e["label"] not in to_id:
-                    core.fail(f"{e['where']}: label {e['label']!r} is not among {', '.join(c for c, _ in codes)}")
-            # a sentence's control label is its first word's: learnable only from that word's identity
-            data[split] = {"examples": examples, "gold": np.array([to_id[e["label"]] for e in examples]),
-                           "words": [(e["texts"][0].split() or [""])[0].lower() for e in examples]}
+            flags.fail(f"{args.dataset_name}: probes need a train and a validation split (found: {', '.join(splits)})")
+        return {"train": {"examples": first(splits["train"], args.max_train_samples)},
+                "dev": {"examples": first(splits["validation"], args.max_eval_samples)}}, None
+    data, labels = read_ner(args) if args.task == "ner" else read_sentences(args)
     counts = np.bincount(data["train"]["gold"], minlength=len(labels))
     for split in data.values():
         split["control"] = control_labels(split["words"], counts, args.seed)
     return data, labels
+
+
+def first(examples, n):
+    """The first n examples (n <= 0: all), as a list."""
+    return list(core.limit(examples, n))
+
+
+def read_ner(args):
+    """ner: a word is a row; its control label is its own type's."""
+    found = ner.examples(args)
+    if "train" not in found or "dev" not in found:
+        flags.fail(f"{args.dataset_name}: probes need a train and a dev split (found: {', '.join(found)})")
+    labels = ner.label_list(found["train"])
+    label2id = {t: i for i, t in enumerate(labels)}
+    data = {}
+    for split, sentences in found.items():
+        ner.check_tags(sentences, label2id, "the training tags")
+        sentences = first(sentences, args.max_train_samples if split == "train" else args.max_eval_samples)
+        data[split] = {"examples": sentences, "words": [w for s in sentences for w in s["words"]],
+                       "gold": np.array([label2id[t] for s in sentences for t in s["tags"]])}
+    return data, labels
+
+
+def read_sentences(args):
+    """A sentence task: a sentence (or pair) is a row; its control label is its first word's, learnable only from
+    that word's identity."""
+    found = glue.examples(args)
+    codes = glue.label_codes(args.task_name, found["train"])
+    if codes is None:
+        flags.fail(f"{args.train_file}: the labels are numbers (a regression); probes here are classifiers")
+    labels = [name for _, name in codes]
+    to_id = {key: i for i, (code, name) in enumerate(codes) for key in (code, name)}
+    data = {}
+    for split, examples in found.items():
+        examples = first(examples, args.max_train_samples if split == "train" else args.max_eval_samples)
+        for e in examples:
+            if e["label"] not in to_id:
+                flags.fail(f"{e['where']}: label {e['label']!r} is not among {', '.join(c for c, _ in codes)}")
+        data[split] = {"examples": examples, "gold": np.array([to_id[e["label"]] for e in examples]),
+                       "words": [(e["texts"][0].split() or [""])[0].lower() for e in examples]}
+    return data, labels
+
+
+def reason(e):
+    """An exception in a few words, for a one-line error: its first line, or its first sentence if that is long."""
+    text = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    if len(text) > 160:
+        text = text[:text.find(". ") + 1] if 0 < text.find(". ") < 160 else text[:157] + "..."
+    return text
 
 
 def control_labels(words, counts, seed):
@@ -209,10 +233,10 @@ def encode(args, split, data, tokenizer, label2id):
         return units, {"rows": np.concatenate([starts[i] + np.array(k, dtype=int) for i, k in enumerate(kept)])}
     if args.task == "squad":
         training = split == "train"
-        w = squad.windows(squad.window_columns(examples, training), tokenizer, args.max_seq_length, args.doc_stride, args.max_query_length, training)
+        w, meta = squad.encode(examples, tokenizer, args, training)
         units = [{**keep(w, i), "positions": list(range(len(w["input_ids"][i])))} for i in range(len(w["input_ids"]))]
         return units, ({"targets": np.array([w["start_positions"], w["end_positions"]]).T} if training
-                       else {"meta": squad.window_meta(w)})
+                       else {"meta": meta})
     enc = tokenizer(*zip(*[e["texts"] for e in examples]), truncation=True, max_length=args.max_seq_length)
     positions = None if args.pooling == "mean" else [0]
     return [{**keep(enc, i), "positions": positions} for i in range(len(examples))], {"rows": np.arange(len(examples))}
@@ -226,14 +250,14 @@ def load_model(name, device, sample, n):
     try:
         model = AutoModel.from_pretrained(name).to(device).eval()
     except Exception as e:  # noqa: BLE001 (an unknown type, weights that do not load: one line)
-        core.fail(f"{name}: AutoModel cannot load it ({ner.reason(e)}); probe.py needs a Hugging Face encoder that "
-                  "returns hidden states")
+        flags.fail(f"{name}: AutoModel cannot load it ({reason(e)}); probe.py needs a Hugging Face encoder that "
+                   "returns hidden states")
     accepted = inspect.signature(model.forward).parameters
     with torch.no_grad():
         states = forward(model, {k: v.to(device) for k, v in sample.items() if k in accepted})
     if not states or len(states) < n + 1:
-        core.fail(f"{name}: the model returned {len(states or [])} hidden states with output_hidden_states=True; "
-                  f"expected {n + 1} (the embeddings and {n} layers)")
+        flags.fail(f"{name}: the model returned {len(states or [])} hidden states with output_hidden_states=True; "
+                   f"expected {n + 1} (the embeddings and {n} layers)")
     return model
 
 
@@ -278,11 +302,11 @@ def features(args, name, identity, split, units, layers, hidden, get_model, pad_
     key = hashlib.sha256(json.dumps([CACHE_VERSION, identity, layers, hidden]).encode())
     for u in units:
         key.update(np.array([len(u["input_ids"]), *u["input_ids"], -1, *(u["positions"] or [-2])], np.int64).tobytes())
-    folder = core.cache_root(args.cache_dir, "probe_features") / f"{split}-{key.hexdigest()[:24]}"
+    folder = files.cache_root(args.cache_dir, "probe_features") / f"{split}-{key.hexdigest()[:24]}"
     shape = (int(offsets[-1]), len(layers), hidden)
 
     def write(_, tmp):
-        """The encoder pass itself, straight into a memory-mapped .npy in core.cached's temporary folder: the rows
+        """The encoder pass itself, straight into a memory-mapped .npy in files.cached's temporary folder: the rows
         never sit in memory all at once (all of a big split can be many GB)."""
         array = np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float16, shape=shape)
         order = sorted(range(len(units)), key=lambda i: -len(units[i]["input_ids"]))  # little padding per batch
@@ -302,7 +326,7 @@ def features(args, name, identity, split, units, layers, hidden, get_model, pad_
         return array
 
     # the one cache of the project: checksummed, keyed by the folder's name; a damaged or swapped one is rebuilt
-    array = core.cached(folder, lambda: None, write, read, ONE_PROCESS, args.overwrite_cache, what=f"{split}: features")
+    array = files.cached(folder, lambda: None, write, read, ONE_PROCESS, args.overwrite_cache, what=f"{split}: features")
     if array is None:  # built: write() filled the file, which is now in place
         array = read(folder)
         print(f"{split}: {shape} features ({size / 2 ** 20:.0f} MB) cached in {folder}")
@@ -393,7 +417,7 @@ def load_probes(path):
                                            for k in kinds])
             return stack("weight"), stack("bias"), kinds, layers
     except Exception as e:  # noqa: BLE001 (a truncated or foreign file: SafetensorError, KeyError, TypeError...)
-        core.fail(f"{path}: not a probes file of `probe.py train` ({ner.reason(e)}); run `probe.py train` again")
+        flags.fail(f"{path}: not a probes file of `probe.py train` ({reason(e)}); run `probe.py train` again")
 
 
 def epoch_files(folder, pattern):
@@ -408,37 +432,37 @@ def open_model(args, name):
     try:
         config = AutoConfig.from_pretrained(name)
     except Exception as e:  # noqa: BLE001 (not found, an unknown type: one line)
-        core.fail(f"{name}: cannot load ({ner.reason(e)}); probe.py needs a Hugging Face encoder (AutoModel) that "
-                  "returns hidden states")
+        flags.fail(f"{name}: cannot load ({reason(e)}); probe.py needs a Hugging Face encoder (AutoModel) that "
+                   "returns hidden states")
     tokenizer = loading.load_tokenizer(name, "--model", add_prefix_space=args.task == "ner")
     n, hidden = getattr(config, "num_hidden_layers", None), getattr(config, "hidden_size", None)
     if n is None or hidden is None:
-        core.fail(f"{name}: its config ({config.model_type}) has no num_hidden_layers/hidden_size: not an encoder")
+        flags.fail(f"{name}: its config ({config.model_type}) has no num_hidden_layers/hidden_size: not an encoder")
     loading.check_weights(name, "--model")  # before any work: no weights, a safetensors file that does not open
     if args.layers and (args.layers[-1] > n or args.layers[0] < 0):
-        core.fail(f"--layers: {name} has hidden states 0 to {n} (0 = the embeddings); "
-                  f"{next(l for l in args.layers if not 0 <= l <= n)} is out of range")
+        flags.fail(f"--layers: {name} has hidden states 0 to {n} (0 = the embeddings); "
+                   f"{next(l for l in args.layers if not 0 <= l <= n)} is out of range")
     if args.task == "squad" and not tokenizer.is_fast:
-        core.fail(f"{name}: squad needs a fast tokenizer (tokenizer.json) for the answers' offsets")
+        flags.fail(f"{name}: squad needs a fast tokenizer (tokenizer.json) for the answers' offsets")
     if args.max_seq_length_given:  # a length asked for is refused if too long; the default is cut to the tokenizer's
-        core.check_max_seq_length(args.max_seq_length, config)
+        flags.check_max_seq_length(args.max_seq_length, config)
     args = argparse.Namespace(**{**vars(args), "max_seq_length": min(args.max_seq_length, tokenizer.model_max_length)})
-    core.check_max_seq_length(args.max_seq_length, config)
+    flags.check_max_seq_length(args.max_seq_length, config)
     if args.max_seq_length <= tokenizer.num_special_tokens_to_add(pair=args.task == "squad"):
-        core.fail(f"--max_seq_length {args.max_seq_length}: leaves no room for a token beside the special tokens")
+        flags.fail(f"--max_seq_length {args.max_seq_length}: leaves no room for a token beside the special tokens")
     room = args.max_seq_length - args.max_query_length - tokenizer.num_special_tokens_to_add(pair=True)
     if args.task == "squad" and args.doc_stride >= room:
-        core.fail(f"--doc_stride {args.doc_stride} must be less than a window's context tokens, --max_seq_length - "
-                  f"--max_query_length - special tokens = {room}")
+        flags.fail(f"--doc_stride {args.doc_stride} must be less than a window's context tokens, --max_seq_length - "
+                   f"--max_query_length - special tokens = {room}")
     default = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device({"gpu": "cuda"}.get(args.device, args.device or default))  # the CS224N project's scripts said "gpu"
     except (RuntimeError, ValueError):
-        core.fail(f"--device {args.device}: expected cpu, cuda (or gpu) or cuda:N")
+        flags.fail(f"--device {args.device}: expected cpu, cuda (or gpu) or cuda:N")
     if device.type == "cuda" and not torch.cuda.is_available():
-        core.fail(f"--device {args.device}: no GPU here; use --device cpu")
+        flags.fail(f"--device {args.device}: no GPU here; use --device cpu")
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        core.fail(f"--device {args.device}: there are {torch.cuda.device_count()} GPUs here (cuda:0 ...)")
+        flags.fail(f"--device {args.device}: there are {torch.cuda.device_count()} GPUs here (cuda:0 ...)")
     return args, config, tokenizer, n, hidden, device
 
 
@@ -476,19 +500,19 @@ def probe_model(args, name, folder, data, labels, opened):
         os.replace(tmp, folder / "probes")
 
     if args.command in ("run", "predict"):
-        files = epoch_files(folder / "probes", "epoch_*.safetensors")
-        if not files:
-            core.fail(f"{folder / 'probes'}: no probes; run `probe.py train` with these flags first")
-        probes = [load_probes(f) for f in files]
+        saved = epoch_files(folder / "probes", "epoch_*.safetensors")
+        if not saved:
+            flags.fail(f"{folder / 'probes'}: no probes; run `probe.py train` with these flags first")
+        probes = [load_probes(f) for f in saved]
         kinds, layers = probes[0][2], probes[0][3]
         classes = 2 if args.task == "squad" else len(labels)
-        for f, (w, _, k, l) in zip(files, probes):
+        for f, (w, _, k, l) in zip(saved, probes):
             if (k, l) != (kinds, layers) or w.shape[2:] != (hidden, classes) or layers[-1] > n:
-                core.fail(f"{f}: probes of layers {l}, hidden size {w.shape[2]}, {w.shape[3]} classes; expected "
-                          f"layers 0 to {n}, hidden size {hidden}, {classes} classes, as in {files[0].name} "
-                          "(trained with other flags or another model? run `probe.py train` again)")
+                flags.fail(f"{f}: probes of layers {l}, hidden size {w.shape[2]}, {w.shape[3]} classes; expected "
+                           f"layers 0 to {n}, hidden size {hidden}, {classes} classes, as in {saved[0].name} "
+                           "(trained with other flags or another model? run `probe.py train` again)")
         weight, bias = (torch.cat([p[i] for p in probes]).to(device) for i in (0, 1))  # epochs stacked along K
-        predictions = [{} for _ in files]
+        predictions = [{} for _ in saved]
         for split in (s for s in data if s != "train"):
             rows, counts, extra = store(split, layers)
             bs = args.per_device_eval_batch_size
@@ -500,8 +524,8 @@ def probe_model(args, name, folder, data, labels, opened):
                                        for i, l in enumerate(layers)} for k, kind in enumerate(kinds)}
         shutil.rmtree(folder / "predictions", ignore_errors=True)
         (folder / "predictions").mkdir(parents=True)
-        for found, path in zip(predictions, files):
-            core.write_json(folder / "predictions" / f"{path.stem}.json", found)
+        for found, path in zip(predictions, saved):
+            files.write_json(folder / "predictions" / f"{path.stem}.json", found)
 
 
 def predicted(args, split, extra, logits, counts, default):
@@ -509,9 +533,7 @@ def predicted(args, split, extra, logits, counts, default):
     (ner) or example; words cut off at --max_seq_length get `default` (O, or -1 for the control task)."""
     if args.task == "squad":
         starts, ends = (np.split(logits[:, j].numpy(), np.cumsum(counts)[:-1]) for j in (0, 1))
-        answers, _, odds = squad.postprocess(split["examples"], extra["meta"], starts, ends, args.n_best_size,
-                                             args.max_answer_length, args.version_2_with_negative,
-                                             args.null_score_diff_threshold)
+        answers, odds = squad.best_answers(split["examples"], extra["meta"], starts, ends, args)
         return {"predictions": answers, "null_odds": odds}
     ids = np.full(len(split["gold"]), default)
     ids[extra["rows"]] = logits.argmax(-1).numpy()
@@ -520,7 +542,8 @@ def predicted(args, split, extra, logits, counts, default):
 
 # --- evaluation: each epoch and layer scored with the task script's own metric; the epoch picked by dev
 def headline(args):
-    return "f1" if args.task in ("squad", "ner") else glue.TASKS[args.task_name][4][0] if args.task_name else "accuracy"
+    return "f1" if args.task in ("squad", "ner") else glue.TASKS[args.task_name].metrics[0] if args.task_name \
+        else "accuracy"
 
 
 def score(args, data, labels, split, task, control=None):
@@ -535,8 +558,7 @@ def score(args, data, labels, split, task, control=None):
         tags = lambda ids: [[labels[i] for i in part] for part in np.split(ids, cut)]
         metrics = percent(ner.score(tags(gold), tags(predicted)))
     else:
-        spec = glue.TASKS.get(args.task_name)
-        positive = labels.index(spec[3][glue.POSITIVE]) if spec and glue.POSITIVE in spec[3] else 1
+        positive = glue.positive_id(args.task_name, {name: i for i, name in enumerate(labels)})
         metrics = percent(glue.compute_metrics(args.task_name, np.eye(len(labels))[predicted], gold, positive))
     if control is not None:  # both accuracies over the words the probes saw
         control, seen = np.asarray(control), np.asarray(control) >= 0
@@ -562,11 +584,11 @@ def report(args, data, labels):
         baseline = {s: score(args, data, labels, s, np.full(len(data[s]["gold"]), majority)) for s in evals}
     models = {}
     for name in args.model_name_or_path:
-        files = epoch_files(out / slug(name) / "predictions", "epoch_*.json")
-        if not files:
-            core.fail(f"{out / slug(name) / 'predictions'}: no predictions; run `probe.py predict` with these flags")
+        saved = epoch_files(out / slug(name) / "predictions", "epoch_*.json")
+        if not saved:
+            flags.fail(f"{out / slug(name) / 'predictions'}: no predictions; run `probe.py predict` with these flags")
         per = {}  # layer -> epoch -> split -> metrics
-        for path in files:
+        for path in saved:
             epoch = int(path.stem.split("_")[1])
             for split, found in read_predictions(args, path, data).items():
                 for layer, task in found["task"].items():
@@ -578,9 +600,9 @@ def report(args, data, labels):
             best = max(epochs, key=lambda e: (epochs[e]["dev"][metric], -e))  # ties: the earlier epoch
             models[name].append({"layer": layer, "best_epoch": best, **epochs[best], "epochs": epochs})
     results = {"task": args.task, "metric": metric, "baseline": baseline, "models": models}
-    core.write_json(out / "results.json", results)
+    files.write_json(out / "results.json", results)
     text = table(args, results, evals)
-    core.write_text(out / "results.md", text)
+    files.write_text(out / "results.md", text)
     plot(results, out / "probe.png", f"{args.task}, a linear probe per layer")
     print(text, end="")
     return results
@@ -593,11 +615,11 @@ def read_predictions(args, path, data):
     try:
         found = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        core.fail(f"{path}: not readable JSON ({ner.reason(e)}){again}")
+        flags.fail(f"{path}: not readable JSON ({reason(e)}){again}")
     evals = [s for s in data if s != "train"]
     if not isinstance(found, dict) or sorted(found) != sorted(evals):
-        core.fail(f"{path}: predictions for {sorted(found) if isinstance(found, dict) else type(found).__name__}; "
-                  f"expected the splits {', '.join(evals)}{again}")
+        flags.fail(f"{path}: predictions for {sorted(found) if isinstance(found, dict) else type(found).__name__}; "
+                   f"expected the splits {', '.join(evals)}{again}")
     for split, kinds in found.items():
         for kind, layers in (kinds.items() if isinstance(kinds, dict) else [("task", None)]):
             for layer, task in (layers.items() if isinstance(layers, dict) else [("?", None)]):
@@ -607,8 +629,8 @@ def read_predictions(args, path, data):
                 else:
                     ok = isinstance(task, list) and len(task) == len(data[split]["gold"])
                 if not ok:
-                    core.fail(f"{path}: {split} {kind} layer {layer}: not predictions for the "
-                              f"{len(data[split]['examples'])} examples of {split}{again}")
+                    flags.fail(f"{path}: {split} {kind} layer {layer}: not predictions for the "
+                               f"{len(data[split]['examples'])} examples of {split}{again}")
     return found
 
 
@@ -672,11 +694,11 @@ def main(argv=None):
     args = parse_args(argv)
     for flag, folder in (("--output_dir", args.output_dir), ("--cache_dir", args.cache_dir)):
         if folder and Path(folder).exists() and not Path(folder).is_dir():
-            core.fail(f"{flag} {folder}: a file; expected a folder (or a path to create one)")
+            flags.fail(f"{flag} {folder}: a file; expected a folder (or a path to create one)")
     data, labels = read_data(args)  # everything checked before a model is loaded or a file written
     slugs = [slug(n) for n in args.model_name_or_path]
     if len(set(slugs)) < len(slugs):
-        core.fail(f"two --model values share the output folder name {next(s for s in slugs if slugs.count(s) > 1)}")
+        flags.fail(f"two --model values share the output folder name {next(s for s in slugs if slugs.count(s) > 1)}")
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()  # AutoModel on an MLM or task checkpoint: the head's weights are "unused"
     hf_logging.disable_progress_bar()
@@ -687,7 +709,7 @@ def main(argv=None):
         for name in args.model_name_or_path:
             folder = Path(args.output_dir) / slug(name)
             if args.command in ("run", "train") and (folder / "probes").exists() and not args.overwrite_output_dir:
-                core.fail(f"{folder} already holds probes; pass --overwrite_output_dir to replace them")
+                flags.fail(f"{folder} already holds probes; pass --overwrite_output_dir to replace them")
         for name in args.model_name_or_path:
             probe_model(args, name, Path(args.output_dir) / slug(name), data, labels, opened[name])
     return report(args, data, labels) if args.command in ("run", "evaluate") else None

@@ -20,7 +20,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import core
+import flags
 
 
 def parse_args(argv=None):
@@ -37,14 +37,14 @@ def parse_args(argv=None):
     parser.add_argument("--buffer_mb", type=float, default=256, help="memory for the shuffle, in MB (default: 256)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace parts that already exist (default: off, refuse)")
-    parser.error = core.fail  # one line, exit code 2: argparse's own error prints the usage too
+    parser.error = flags.fail  # one line, exit code 2: argparse's own error prints the usage too
     args = parser.parse_args(argv)
     if args.ratio < 2:
-        core.fail(f"--ratio {args.ratio}: expected 2 or more (valid and test each get 1/ratio of the lines)")
+        flags.fail(f"--ratio {args.ratio}: expected 2 or more (valid and test each get 1/ratio of the lines)")
     if args.num_shards < 1:
-        core.fail(f"--num_shards {args.num_shards}: expected 1 or more training files")
+        flags.fail(f"--num_shards {args.num_shards}: expected 1 or more training files")
     if not (args.buffer_mb > 0 and math.isfinite(args.buffer_mb)):
-        core.fail(f"--buffer_mb {args.buffer_mb}: expected a positive number of MB")
+        flags.fail(f"--buffer_mb {args.buffer_mb}: expected a positive number of MB")
     return args
 
 
@@ -60,24 +60,24 @@ def check_paths(args, outputs):
     when an output's folder cannot be one, or when an output exists and --overwrite was not given."""
     data = Path(args.data_path)
     if data.is_dir():
-        core.fail(f"{data}: a directory; expected a text file, one text per line")
+        flags.fail(f"{data}: a directory; expected a text file, one text per line")
     if not data.is_file():
-        core.fail(f"{data}: no such file; expected a text file, one text per line")
+        flags.fail(f"{data}: no such file; expected a text file, one text per line")
     for path in outputs:
         if path.resolve() == data.resolve() or path.exists() and os.path.samefile(path, data):
-            core.fail(f"{path}: this output is the input --data_path {data}; choose another --base_path")
+            flags.fail(f"{path}: this output is the input --data_path {data}; choose another --base_path")
         if path.is_dir():
-            core.fail(f"{path}: a directory where an output file goes; choose another --base_path")
+            flags.fail(f"{path}: a directory where an output file goes; choose another --base_path")
     parent = outputs[0].parent
     for folder in (parent, *parent.parents):
         if folder.exists():
             if not folder.is_dir():
-                core.fail(f"{folder}: a file; expected a folder for the outputs of --base_path {args.base_path}")
+                flags.fail(f"{folder}: a file; expected a folder for the outputs of --base_path {args.base_path}")
             break
     held = [p for p in outputs if p.exists() or p.is_symlink()]
     if held and not args.overwrite:
-        core.fail(f"{held[0]} already exists{f' (and {len(held) - 1} more)' if len(held) > 1 else ''}; pass "
-                  "--overwrite to replace it, or choose another --base_path")
+        flags.fail(f"{held[0]} already exists{f' (and {len(held) - 1} more)' if len(held) > 1 else ''}; pass "
+                   "--overwrite to replace it, or choose another --base_path")
 
 
 def main(argv=None):
@@ -94,16 +94,16 @@ def main(argv=None):
             while chunk:
                 if b"\0" in chunk:
                     line = total + chunk.count(b"\n", 0, chunk.index(b"\0")) + 1
-                    core.fail(f"{args.data_path}:{line}: a NUL byte (binary data, or UTF-16 text); expected a text "
-                              "file in UTF-8 or another ASCII-compatible encoding, one text per line")
+                    flags.fail(f"{args.data_path}:{line}: a NUL byte (binary data, or UTF-16 text); expected a text "
+                               "file in UTF-8 or another ASCII-compatible encoding, one text per line")
                 total, last = total + chunk.count(b"\n"), chunk
                 chunk = f.read(2 ** 18)
             total += 1 if last and not last.endswith(b"\n") else 0  # a last line without its newline
     except OSError as e:
-        core.fail(f"{args.data_path}: cannot read it ({e.strerror or e})")
+        flags.fail(f"{args.data_path}: cannot read it ({e.strerror or e})")
     k = total // args.ratio
     if k == 0:
-        core.fail(f"{args.data_path}: {total} lines, fewer than --ratio {args.ratio}: valid and test would be empty")
+        flags.fail(f"{args.data_path}: {total} lines, fewer than --ratio {args.ratio}: valid and test would be empty")
     counts = {"train": total - 2 * k, "valid": k, "test": k}
     size = os.path.getsize(args.data_path)
     buckets = {name: 1 if args.keep_order else max(1, math.ceil(size * n / total / (args.buffer_mb * 2 ** 20)))
@@ -113,7 +113,7 @@ def main(argv=None):
         Path(valid_path).parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".split-", dir=Path(valid_path).parent))
     except OSError as e:
-        core.fail(f"{Path(valid_path).parent}: cannot write there ({e.strerror or e}); expected a writable folder")
+        flags.fail(f"{Path(valid_path).parent}: cannot write there ({e.strerror or e}); expected a writable folder")
 
     # --- pass 2: each line to its part (exact counts), and to a random bucket of that part
     try:

@@ -19,6 +19,11 @@ or from Python: squad.answer("out/squad2/best", "Who?", "...") -> {"answer", "sc
 Score any predictions file, with the same numbers as the official evaluate-v1.1.py / evaluate-v2.0.py:
     python squad.py --evaluate_only --validation_file dev-v2.0.json --predictions out/squad2/predictions.json \
         --null_odds out/squad2/null_odds.json
+
+Owns: extractive question answering: the SQuAD readers and checks, windows, post-processing, the official metric
+and answer(). Knows no other task script (glue.py, ner.py, probe.py ...): it builds on core.py, flags.py, files.py
+and loading.py only. Other scripts use it only through the section "the interface for other scripts": examples(),
+encode(), best_answers(), score() (and answer(), for one question).
 """
 import argparse
 import hashlib
@@ -33,13 +38,51 @@ from pathlib import Path
 import numpy as np
 
 import core
+import files
+import flags
 import loading
+
+
+# --- the interface for other scripts (probe.py): examples(), encode(), best_answers() and score().
+# Other scripts use only these names; everything else here may change.
+def examples(args):
+    """The questions of every split given, read and checked as squad.py reads them: {"train": [...], "validation":
+    [...]} from args.dataset_name (with dataset_config_name) or args.train_file/validation_file. A question is
+    {"id", "question", "context", "answers": [{"text", "answer_start"}], "impossible": no answer (v2.0), "where":
+    its place, for messages, "label": the answer trained on (train only; None: no answer)}. One line for v2.0 data
+    without args.version_2_with_negative; training questions none of whose answers lies at its offset are dropped
+    (with a warning), as in training."""
+    splits = read_hub(args) if args.dataset_name else {split: read_squad(path) for split, path in (
+        ("train", args.train_file), ("validation", args.validation_file)) if path}
+    for split, found in splits.items():
+        check_version(found, "training" if split == "train" else "validation", args.version_2_with_negative)
+    return {split: check_answers(found, source(args, split), split == "train") for split, found in splits.items()}
+
+
+def encode(examples, tokenizer, args, training):
+    """The windows of the questions (args.max_seq_length, doc_stride, max_query_length; a fast tokenizer): columns
+    input_ids, attention_mask (token_type_ids if the tokenizer makes them), one row per window, a question's windows
+    in a row; training: start_positions and end_positions (the answer's tokens, or CLS for none). Returns (windows,
+    meta): meta, for best_answers(), only when not training (else None)."""
+    found = windows(window_columns(examples, training), tokenizer, args.max_seq_length, args.doc_stride,
+                    args.max_query_length, training)
+    return found, None if training else window_meta(found)
+
+
+def best_answers(examples, meta, start_logits, end_logits, args):
+    """Each question's answer from its windows' start and end logits (one row per window, as encode() made them; a
+    window's tokens along the second axis): ({id: answer text}, {id: null odds} (v2.0, else {})), with
+    args.n_best_size, max_answer_length, version_2_with_negative and null_score_diff_threshold."""
+    predictions, _, null_odds = postprocess(examples, meta, start_logits, end_logits, args.n_best_size,
+                                            args.max_answer_length, args.version_2_with_negative,
+                                            args.null_score_diff_threshold)
+    return predictions, null_odds
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.error = core.fail  # argparse's own errors too: one line, no usage block
-    core.add_args(parser)
+    parser.error = flags.fail  # argparse's own errors too: one line, no usage block
+    flags.add_args(parser)
     parser.set_defaults(output_dir="out/squad", metric_for_best_model="f1")  # core's help shows these
     g = parser.add_argument_group("question answering (squad.py)")
     g.add_argument("--train_file", default=None, help="SQuAD JSON to train on (default: none = evaluate only)")
@@ -66,12 +109,10 @@ def parse_args(argv=None):
     g.add_argument("--preprocessing_num_workers", type=int, default=None, help="processes for tokenizing (default: 1)")
     g.add_argument("--test_file", default=None, help="SQuAD JSON to predict with --do_predict; scored when it has "
                    "answers (default: none)")
-    g.add_argument("--do_train", action="store_true", help="train on the training data (default: off; with no "
-                   "--do_* flag, on when there is training data)")
-    g.add_argument("--do_eval", action="store_true", help="evaluate best/ (or the model as it is) on the validation "
-                   "data (default: off; with no --do_* flag, on when there is validation data)")
-    g.add_argument("--do_predict", action="store_true", help="predict --test_file into predictions_test.json "
-                   "(default: off; with no --do_* flag, on when there is a test file)")
+    flags.add_jobs(g, "train on the training data", "evaluate best/ (or the model as it is) on the validation data",
+                   "predict --test_file into predictions_test.json")
+    g.add_argument("--config_name", help="a config other than the model's (default: the model's)")
+    g.add_argument("--tokenizer_name", help="a tokenizer other than the model's (default: the model's)")
     g.add_argument("--max_predict_samples", type=int, default=-1, help="predict the first N test questions "
                    "(default: %(default)s = all)")
     g.add_argument("--question", default=None, help="with --context: answer this one question with the model and "
@@ -86,55 +127,49 @@ def parse_args(argv=None):
     g.add_argument("--na_prob_thresh", type=float, default=1.0, help="with --null_odds: questions whose null odds "
                    "exceed this count as answered ''; the official script's -t: give the threshold the predictions "
                    "were made with (default: 1.0)")
-    args = parser.parse_args(argv)
+    return check_args(parser.parse_args(argv))
+
+
+def check_args(args):
+    """The flags' combinations and values, checked before any work (one line for each refusal)."""
     if args.evaluate_only:
         if not args.predictions:  # scoring a predictions file prints its JSON alone
             print("note: --evaluate_only is --do_eval without --do_train")
         if args.do_train:
-            core.fail("--evaluate_only does not train: drop --do_train")
+            flags.fail("--evaluate_only does not train: drop --do_train")
         args.do_eval = True
     if args.predictions or args.null_odds:
         if not args.do_eval or not args.predictions or not args.validation_file:
-            core.fail("--predictions/--null_odds go with --evaluate_only and --validation_file")
+            flags.fail("--predictions/--null_odds go with --evaluate_only and --validation_file")
         return args
     if not args.model_name_or_path:
-        core.fail("--model_name_or_path is required")
+        flags.fail("--model_name_or_path is required")
     if (args.question is None) != (args.context is None):
-        core.fail("--question and --context go together: the question, and the text it is answered from")
+        flags.fail("--question and --context go together: the question, and the text it is answered from")
     if args.question is not None:
         return args
     if args.dataset_name and (args.train_file or args.validation_file):
-        core.fail("give --dataset_name or --train_file/--validation_file, not both")
+        flags.fail("give --dataset_name or --train_file/--validation_file, not both")
     if not (args.dataset_name or args.train_file or args.validation_file or args.test_file):
-        core.fail("no data: give --train_file, --validation_file and/or --test_file, or --dataset_name")
+        flags.fail("no data: give --train_file, --validation_file and/or --test_file, or --dataset_name")
     if args.evaluate_only and args.train_file:
-        core.fail("--evaluate_only does not train: drop --train_file")
-    args.inferred = not (args.do_train or args.do_eval or args.do_predict)
-    if args.inferred:  # as the data implies (a --dataset_name's splits: in main)
-        args.do_train = bool(args.train_file or args.dataset_name)
-        args.do_eval = bool(args.validation_file or args.dataset_name)
-        args.do_predict = bool(args.test_file)
-    elif not args.dataset_name:
-        for flag, name in (("do_train", "train_file"), ("do_eval", "validation_file"), ("do_predict", "test_file")):
-            if getattr(args, flag) and not getattr(args, name):
-                core.fail(f"--{flag} needs --{name}")
-    if args.do_predict and not args.test_file:
-        core.fail("--do_predict needs --test_file")
+        flags.fail("--evaluate_only does not train: drop --train_file")
+    flags.choose_jobs(args, "--dataset_name" if args.dataset_name else None, ("do_train", "do_eval"))
     if args.use_best_threshold and not args.version_2_with_negative:
-        core.fail("--use_best_threshold tunes the no-answer threshold: it needs --version_2_with_negative")
+        flags.fail("--use_best_threshold tunes the no-answer threshold: it needs --version_2_with_negative")
     for flag in ("max_seq_length", "max_query_length", "n_best_size", "max_answer_length", "preprocessing_num_workers"):
         value = getattr(args, flag)
         if value is not None and value < 1:
-            core.fail(f"--{flag} {value}: expected a whole number >= 1")
+            flags.fail(f"--{flag} {value}: expected a whole number >= 1")
     if args.doc_stride < 0:
-        core.fail(f"--doc_stride {args.doc_stride}: expected the tokens consecutive windows share, >= 0")
+        flags.fail(f"--doc_stride {args.doc_stride}: expected the tokens consecutive windows share, >= 0")
     seq = args.max_seq_length or 384
     if args.max_query_length >= seq:
-        core.fail(f"--max_query_length {args.max_query_length} leaves no room for the context in a window of "
-                  f"--max_seq_length {seq}; expected fewer question tokens than that")
+        flags.fail(f"--max_query_length {args.max_query_length} leaves no room for the context in a window of "
+                   f"--max_seq_length {seq}; expected fewer question tokens than that")
     if args.doc_stride >= seq - args.max_query_length:
-        core.fail(f"--doc_stride {args.doc_stride} must be less than the context tokens of a window, --max_seq_length "
-                  f"- --max_query_length = {seq - args.max_query_length} at most (less the special tokens)")
+        flags.fail(f"--doc_stride {args.doc_stride} must be less than the context tokens of a window, --max_seq_length "
+                   f"- --max_query_length = {seq - args.max_query_length} at most (less the special tokens)")
     return args
 
 
@@ -142,18 +177,18 @@ def parse_args(argv=None):
 def load_json(path, expected):
     """A JSON file, or one line naming the file (and the line and column) and what was expected."""
     if Path(path).is_dir():
-        core.fail(f"{path}: a folder; expected {expected}")
+        flags.fail(f"{path}: a folder; expected {expected}")
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except FileNotFoundError:
-        core.fail(f"{path}: no such file")
+        flags.fail(f"{path}: no such file")
     except OSError as e:
-        core.fail(f"{path}: cannot read ({e.strerror or e}); expected {expected}")
+        flags.fail(f"{path}: cannot read ({e.strerror or e}); expected {expected}")
     except json.JSONDecodeError as e:
-        core.fail(f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg}); expected {expected}")
+        flags.fail(f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg}); expected {expected}")
     except UnicodeDecodeError as e:
-        core.fail(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); expected {expected}")
+        flags.fail(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); expected {expected}")
 
 
 def read_rows(rows, name, where=lambda i: f"row {i}"):
@@ -163,30 +198,30 @@ def read_rows(rows, name, where=lambda i: f"row {i}"):
     for i, r in enumerate(rows):
         at = f"{name}: {where(i)}"
         if not isinstance(r, dict):
-            core.fail(f"{at}: expected a question {{id, context, question, answers}}, found {type(r).__name__}")
+            flags.fail(f"{at}: expected a question {{id, context, question, answers}}, found {type(r).__name__}")
         missing = [c for c in ("id", "question", "context", "answers") if c not in r]
         if missing:
-            core.fail(f"{at}: no field {missing[0]!r} (fields: {', '.join(r)}); expected id, context, question, "
-                      "answers")
+            flags.fail(f"{at}: no field {missing[0]!r} (fields: {', '.join(r)}); expected id, context, question, "
+                       "answers")
         qid, answers = str(r["id"]), r["answers"]
         if qid in seen:
-            core.fail(f"{at}: duplicate id {qid!r} (also at {seen[qid]}); expected unique ids")
+            flags.fail(f"{at}: duplicate id {qid!r} (also at {seen[qid]}); expected unique ids")
         seen[qid] = where(i)
         if not (isinstance(r["question"], str) and isinstance(r["context"], str)):
-            core.fail(f"{at} (id {qid}): expected question and context strings")
+            flags.fail(f"{at} (id {qid}): expected question and context strings")
         if not (isinstance(answers, dict) and isinstance(answers.get("text"), list)
                 and isinstance(answers.get("answer_start"), list)
                 and len(answers["text"]) == len(answers["answer_start"])
                 and all(isinstance(t, str) for t in answers["text"])
                 and all(isinstance(a, int) for a in answers["answer_start"])):
-            core.fail(f'{at} (id {qid}): expected answers like {{"text": ["..."], "answer_start": [0]}}, found '
-                      f"{json.dumps(answers)[:80]}")
+            flags.fail(f'{at} (id {qid}): expected answers like {{"text": ["..."], "answer_start": [0]}}, found '
+                       f"{json.dumps(answers)[:80]}")
         examples.append({"id": qid, "question": r["question"], "context": r["context"],
                          "answers": [{"text": t, "answer_start": a} for t, a in
                                      zip(answers["text"], answers["answer_start"])],
                          "impossible": not answers["text"], "where": at})
     if not examples:
-        core.fail(f"{name}: no questions")
+        flags.fail(f"{name}: no questions")
     return examples
 
 
@@ -200,31 +235,31 @@ def read_squad(path):
         try:
             loaded = datasets.load_from_disk(str(path))
         except Exception as e:  # noqa: BLE001 (datasets raises many kinds; one line is what the user needs)
-            core.fail(f"{path}: cannot load ({(str(e).splitlines() or [type(e).__name__])[0]})")
+            flags.fail(f"{path}: cannot load ({(str(e).splitlines() or [type(e).__name__])[0]})")
         if isinstance(loaded, datasets.DatasetDict):
-            core.fail(f"{path}: a saved DatasetDict (splits {', '.join(loaded)}); pass it as --dataset_name, or "
-                      "one split's folder here")
+            flags.fail(f"{path}: a saved DatasetDict (splits {', '.join(loaded)}); pass it as --dataset_name, or "
+                       "one split's folder here")
         return read_rows(loaded, str(path))
     if path.suffix == ".jsonl":
         rows = []
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
-            core.fail(f"{path}: no such file")
+            flags.fail(f"{path}: no such file")
         except (OSError, UnicodeDecodeError) as e:
-            core.fail(f"{path}: cannot read ({e}); expected JSON lines")
+            flags.fail(f"{path}: cannot read ({e}); expected JSON lines")
         numbers = []
         for number, line in enumerate(lines, 1):
             if line.strip():
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as e:
-                    core.fail(f"{path}:{number}: not valid JSON ({e.msg}); expected one question object per line")
+                    flags.fail(f"{path}:{number}: not valid JSON ({e.msg}); expected one question object per line")
                 numbers.append(number)
         return read_rows(rows, str(path), lambda i: f"line {numbers[i]}")
     data = load_json(path, 'the SQuAD layout {"version": ..., "data": [{"title": ..., "paragraphs": [...]}]}')
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-        core.fail(f'{path}: expected a JSON object with a "data" list of articles (the SQuAD layout)')
+        flags.fail(f'{path}: expected a JSON object with a "data" list of articles (the SQuAD layout)')
     if data["data"] and isinstance(data["data"][0], dict) and "paragraphs" not in data["data"][0] \
             and "question" in data["data"][0]:  # the `datasets` layout: one row per question
         return read_rows(data["data"], str(path), lambda i: f"data[{i}]")
@@ -232,7 +267,7 @@ def read_squad(path):
 
     def need(value, kind, where, what):
         if not isinstance(value, kind):
-            core.fail(f"{path}: {where}: expected {what}, found {type(value).__name__}")
+            flags.fail(f"{path}: {where}: expected {what}, found {type(value).__name__}")
         return value
     for a, article in enumerate(data["data"]):
         paragraphs = need(article.get("paragraphs") if isinstance(article, dict) else None, list, f"data[{a}]",
@@ -242,15 +277,15 @@ def read_squad(path):
             need(paragraph, dict, at, 'a paragraph {"context": ..., "qas": [...]}')
             context = need(paragraph.get("context"), str, f"{at}.context", "the context text")
             if not context.strip():
-                core.fail(f"{path}: {at}.context: empty; expected the paragraph's text")
+                flags.fail(f"{path}: {at}.context: empty; expected the paragraph's text")
             for q, qa in enumerate(need(paragraph.get("qas"), list, f"{at}.qas", "a list of questions")):
                 where = f"{at}.qas[{q}]"
                 need(qa, dict, where, 'a question {"id": ..., "question": ..., "answers": [...]}')
                 qid = qa.get("id")
                 if not isinstance(qid, str) or not qid:
-                    core.fail(f"{path}: {where}: no \"id\"; expected a unique string id for every question")
+                    flags.fail(f"{path}: {where}: no \"id\"; expected a unique string id for every question")
                 if qid in seen:
-                    core.fail(f"{path}: {where}: duplicate id {qid!r} (also at {seen[qid]}); expected unique ids")
+                    flags.fail(f"{path}: {where}: duplicate id {qid!r} (also at {seen[qid]}); expected unique ids")
                 seen[qid] = where
                 where = f"{where} (id {qid})"
                 question = need(qa.get("question"), str, where, "a \"question\" string")
@@ -258,14 +293,14 @@ def read_squad(path):
                 for answer in answers:
                     if not (isinstance(answer, dict) and isinstance(answer.get("text"), str)
                             and isinstance(answer.get("answer_start"), int)):
-                        core.fail(f'{path}: {where}: expected answers like {{"text": "...", "answer_start": 0}}, '
-                                  f"found {json.dumps(answer)[:80]}")
+                        flags.fail(f'{path}: {where}: expected answers like {{"text": "...", "answer_start": 0}}, '
+                                   f"found {json.dumps(answer)[:80]}")
                 if qa.get("is_impossible") and answers:
-                    core.fail(f"{path}: {where}: is_impossible is true but it has {len(answers)} answers")
+                    flags.fail(f"{path}: {where}: is_impossible is true but it has {len(answers)} answers")
                 examples.append({"id": qid, "question": question, "context": context, "answers": answers,
                                  "impossible": not answers, "where": f"{path}: {where}"})
     if not examples:
-        core.fail(f"{path}: no questions; expected data[].paragraphs[].qas[]")
+        flags.fail(f"{path}: no questions; expected data[].paragraphs[].qas[]")
     return examples
 
 
@@ -277,19 +312,19 @@ def read_hub(args):
         for split, pattern in (("train", "train*.json"), ("validation", "dev*.json")):
             found = sorted(folder.glob(pattern))
             if len(found) > 1:
-                core.fail(f"{folder}: several {pattern} ({', '.join(p.name for p in found)}); expected one, or "
-                          "use --train_file/--validation_file")
+                flags.fail(f"{folder}: several {pattern} ({', '.join(p.name for p in found)}); expected one, or "
+                           "use --train_file/--validation_file")
             if found:
                 splits[split] = read_squad(found[0])
         if not splits:
-            core.fail(f"{folder}: no train*.json or dev*.json, and no saved `datasets` folder")
+            flags.fail(f"{folder}: no train*.json or dev*.json, and no saved `datasets` folder")
         return splits
     import datasets
     try:
         loaded = datasets.load_from_disk(str(folder)) if folder.is_dir() else \
             datasets.load_dataset(args.dataset_name, args.dataset_config_name)
     except Exception as e:  # noqa: BLE001 (datasets raises many kinds; one line is what the user needs)
-        core.fail(f"{args.dataset_name}: cannot load ({(str(e).splitlines() or [type(e).__name__])[0]})")
+        flags.fail(f"{args.dataset_name}: cannot load ({(str(e).splitlines() or [type(e).__name__])[0]})")
     splits = {}
     for split in ("train", "validation"):
         if split not in loaded:
@@ -297,7 +332,7 @@ def read_hub(args):
         rows = loaded[split]
         missing = {"id", "question", "context", "answers"} - set(rows.column_names)
         if missing:
-            core.fail(f"{args.dataset_name}[{split}]: no column {sorted(missing)[0]} (columns: {rows.column_names})")
+            flags.fail(f"{args.dataset_name}[{split}]: no column {sorted(missing)[0]} (columns: {rows.column_names})")
         splits[split] = read_rows(rows, f"{args.dataset_name}[{split}]")
     return splits
 
@@ -318,8 +353,8 @@ def check_answers(examples, name, training):
         if not training or e["impossible"] or good:
             kept.append({**e, "label": good[0] if good and training else None})
     if bad and training and not any(e["label"] for e in kept):
-        core.fail(f"no answer of {name} lies inside its context: check answer_start, expected the character offset of "
-                  f"the answer text in its context ({len(bad)} questions; first: {bad[0]})")
+        flags.fail(f"no answer of {name} lies inside its context: check answer_start, expected the character offset of "
+                   f"the answer text in its context ({len(bad)} questions; first: {bad[0]})")
     if bad:
         what = f"{len(examples) - len(kept)} questions skipped in training" if training else \
             "kept: evaluation reads only the answer texts"
@@ -417,6 +452,8 @@ def tuned_threshold(results, examples, null_odds):
 
 
 def score(examples, predictions, version_2, null_odds=None, na_prob_thresh=1.0):
+    """The official metric of predictions {id: answer text} on the questions: evaluate-v2.0.py's (with null_odds:
+    also best_exact/best_f1 and their thresholds) or evaluate-v1.1.py's."""
     gold = {e["id"]: [a["text"] for a in e["answers"]] for e in examples}
     return squad_v2_metrics(gold, predictions, null_odds, na_prob_thresh) if version_2 else \
         squad_v1_metrics(gold, predictions)
@@ -425,7 +462,7 @@ def score(examples, predictions, version_2, null_odds=None, na_prob_thresh=1.0):
 def read_json_map(path, kind, what):
     found = load_json(path, what)
     if not isinstance(found, dict) or not all(isinstance(v, kind) and not isinstance(v, bool) for v in found.values()):
-        core.fail(f"{path}: expected {what}")
+        flags.fail(f"{path}: expected {what}")
     return found
 
 
@@ -440,8 +477,8 @@ def evaluate_file(args):
                if e["id"] not in predictions or (null_odds is not None and e["id"] not in null_odds)]
     if version_2 and missing:
         what = "prediction" if missing[0] not in predictions else "null odds"
-        core.fail(f"{args.predictions if what == 'prediction' else args.null_odds}: no {what} for {len(missing)} of "
-                  f"{len(examples)} questions of {args.validation_file} (first: {missing[0]}); expected all of them")
+        flags.fail(f"{args.predictions if what == 'prediction' else args.null_odds}: no {what} for {len(missing)} of "
+                   f"{len(examples)} questions of {args.validation_file} (first: {missing[0]}); expected all of them")
     result = score(examples, predictions, version_2, null_odds, args.na_prob_thresh)
     print(json.dumps(result, indent=2))
     return result
@@ -503,13 +540,13 @@ def featurize(examples, tokenizer, args, training, accelerator):
     import datasets
 
     columns = window_columns(examples, training)
-    settings = [args.max_seq_length, args.doc_stride, args.max_query_length, training, core.tokenizer_key(tokenizer),
+    settings = [args.max_seq_length, args.doc_stride, args.max_query_length, training, files.tokenizer_key(tokenizer),
                 1]  # 1: the version of windows()
     key = hashlib.blake2b(json.dumps(settings).encode(), digest_size=12)
     # pickle: lossless, and a context shared by its paragraph's questions is written once: ~20 ms for SQuAD dev,
     # where JSON (10 MB, the context once per question) took ~110 ms
     key.update(pickle.dumps(columns, protocol=5))
-    return core.cached_dataset(
+    return files.cached_dataset(
         args.cache_dir, "squad_windows", f"{'train' if training else 'eval'}-{key.hexdigest()}",
         lambda: datasets.Dataset.from_dict(columns).map(
             windows, batched=True, remove_columns=list(columns), num_proc=args.preprocessing_num_workers,
@@ -591,67 +628,24 @@ def main(argv=None):
         return result
     from transformers import AutoModelForQuestionAnswering, DataCollatorWithPadding
 
-    # --- data, read and checked before anything is written
-    if args.dataset_name:
-        splits = read_hub(args)
-        if args.do_train and "train" not in splits and not args.inferred:
-            core.fail(f"--do_train: {args.dataset_name} has no train split")
-        if args.do_eval and "validation" not in splits and not args.inferred:
-            core.fail(f"--do_eval: {args.dataset_name} has no validation split")
-        train, dev = splits.get("train"), splits.get("validation")
-    else:
-        train = read_squad(args.train_file) if args.train_file else None
-        dev = read_squad(args.validation_file) if args.validation_file else None
-    train = train if args.do_train else None
-    dev = dev if args.do_eval else None
-    test = read_squad(args.test_file) if args.do_predict else None
-    if train is None and dev is None and test is None:
-        core.fail(f"{args.dataset_name}: no train or validation split")
-    for name, examples in (("training", train), ("validation", dev)):
-        unanswerable = [e for e in examples or [] if e["impossible"]]
-        if unanswerable and not args.version_2_with_negative:
-            core.fail(f"{unanswerable[0]['where']}: no answer (one of {len(unanswerable)} such {name} questions); "
-                      "SQuAD v2.0 data needs --version_2_with_negative")
-    if args.use_best_threshold and dev is None:
-        core.fail("--use_best_threshold needs validation data")
-    first = lambda examples, n: examples[:n] if n > 0 else examples  # questions, before they become windows
-    source = lambda split, path: path or f"{args.dataset_name}[{split}]"
-    train = first(check_answers(train, source("train", args.train_file), True), args.max_train_samples) \
-        if train else None
-    dev = first(check_answers(dev, source("validation", args.validation_file), False), args.max_eval_samples) \
-        if dev else None
-    test = first(test, args.max_predict_samples) if test else None
+    train, dev, test = read_jobs(args)  # read and checked before anything is written
     test_scored = bool(test) and any(e["answers"] for e in test)  # a test file with answers: scored too
     out = Path(args.output_dir)
     if train is None and (out / "training_state.json").exists() and not args.overwrite_output_dir:
-        core.fail(f"{out} holds a training run whose eval_results.json this would replace; evaluate into another "
-                  "--output_dir, or pass --overwrite_output_dir")
+        flags.fail(f"{out} holds a training run whose eval_results.json this would replace; evaluate into another "
+                   "--output_dir, or pass --overwrite_output_dir")
     if train is None:  # an evaluation never replaces earlier results silently
-        core.refuse_existing([out / "predictions.json", out / "eval_results.json"] * bool(dev) +
-                             [out / "predictions_test.json"] * bool(test), args.overwrite_output_dir)
-    config = loading.load_config(args.model_name_or_path)
-    tokenizer = loading.load_tokenizer(args.model_name_or_path)  # before setup: its checks are cheap
-    if not tokenizer.is_fast:
-        core.fail(f"{args.model_name_or_path}: squad.py needs a fast tokenizer (tokenizer.json): it reads answers "
-                  "back through the token offsets")
-    if tokenizer.padding_side != "right":
-        core.fail(f"{args.model_name_or_path}: the tokenizer pads on the left; squad.py puts the question first "
-                  "and needs right padding")
-    if args.max_seq_length is None:  # the default: 384, or what the model takes if less
-        args.max_seq_length = min(384, tokenizer.model_max_length)
-    core.check_max_seq_length(args.max_seq_length, config)
-    room = args.max_seq_length - args.max_query_length - tokenizer.num_special_tokens_to_add(pair=True)
-    if args.doc_stride >= room:
-        core.fail(f"--doc_stride {args.doc_stride} must be less than the context tokens of a window, --max_seq_length "
-                  f"- --max_query_length - special tokens = {room}")
+        flags.refuse_existing([out / "predictions.json", out / "eval_results.json"] * bool(dev) +
+                              [out / "predictions_test.json"] * bool(test), args.overwrite_output_dir)
+    config = loading.config_for(args)
+    tokenizer = check_tokenizer(args, config)  # before setup: its checks are cheap
     accelerator = core.setup(args, training=train is not None)
-
-    # --- model, windows
     try:
-        model = AutoModelForQuestionAnswering.from_pretrained(args.model_name_or_path)
+        model = AutoModelForQuestionAnswering.from_pretrained(args.model_name_or_path, config=config)
     except (OSError, ValueError) as e:
-        core.fail(f"{args.model_name_or_path}: cannot load ({(str(e).splitlines() or [type(e).__name__])[0]})")
+        flags.fail(f"{args.model_name_or_path}: cannot load ({(str(e).splitlines() or [type(e).__name__])[0]})")
     train_dataset = featurize(train, tokenizer, args, True, accelerator) if train else None
+    eval_dataset = meta = None
     if dev:
         dev_features = featurize(dev, tokenizer, args, False, accelerator)
         meta = window_meta(dev_features)
@@ -659,21 +653,17 @@ def main(argv=None):
     collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8)
     accelerator.print(f"questions: train {len(train or [])} -> {len(train_dataset or [])} windows, "
                       f"dev {len(dev or [])} -> {len(eval_dataset) if dev else 0} windows")
-    version_2 = args.version_2_with_negative
-
-    def answer_dev(arrays, threshold):
-        return postprocess(dev, meta, arrays["start_logits"], arrays["end_logits"], args.n_best_size,
-                           args.max_answer_length, version_2, threshold)
 
     def evaluate(arrays):
-        predictions, _, null_odds = answer_dev(arrays, args.null_score_diff_threshold)
+        predictions, null_odds = best_answers(dev, meta, arrays["start_logits"], arrays["end_logits"], args)
         # = evaluate-v2.0.py dev.json predictions.json -n null_odds.json -t <the threshold they were made with>
-        return score(dev, predictions, version_2, null_odds if version_2 else None, args.null_score_diff_threshold)
+        return score(dev, predictions, args.version_2_with_negative,
+                     null_odds if args.version_2_with_negative else None, args.null_score_diff_threshold)
 
-    # --- train
+    results = None
     if train:
-        best = core.train(args, accelerator, model, tokenizer, train_dataset, eval_dataset if dev else None, collator,
-                          evaluate=evaluate if dev else None, eval_keys=("start_logits", "end_logits"))
+        results = best = core.train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, collator,
+                                    evaluate=evaluate if dev else None, eval_keys=("start_logits", "end_logits"))
         if dev:
             accelerator.print(f"best: {json.dumps(best)}")
         else:
@@ -682,16 +672,85 @@ def main(argv=None):
                               "data)")
         model = AutoModelForQuestionAnswering.from_pretrained(out / "best")
     model = accelerator.prepare(model)
-    results = best if train else None
     if test:
         results = predict_test(args, accelerator, model, tokenizer, collator, test, test_scored, out)
     if not dev:
         return results
-
-    # --- evaluate best/ (or the model as given) on dev, write the predictions
     _, arrays = core.predict(accelerator, model, core.eval_loader(accelerator, eval_dataset, collator, args),
                              keys=("start_logits", "end_logits"), desc="[best] [VALID]" if train else "[VALID]")
-    predictions, nbest, null_odds = answer_dev(arrays, args.null_score_diff_threshold)
+    return evaluate_dev(args, accelerator, dev, meta, arrays, out)
+
+
+def read_jobs(args):
+    """The questions of each job, read and checked (None: not this job): training (answers at their offsets, the
+    first N), validation and test (the first N)."""
+    if args.dataset_name:
+        splits = read_hub(args)
+        if args.do_train and "train" not in splits and not args.inferred:
+            flags.fail(f"--do_train: {args.dataset_name} has no train split")
+        if args.do_eval and "validation" not in splits and not args.inferred:
+            flags.fail(f"--do_eval: {args.dataset_name} has no validation split")
+        train, dev = splits.get("train"), splits.get("validation")
+    else:
+        train = read_squad(args.train_file) if args.train_file else None
+        dev = read_squad(args.validation_file) if args.validation_file else None
+    train = train if args.do_train else None
+    dev = dev if args.do_eval else None
+    test = read_squad(args.test_file) if args.do_predict else None
+    if train is None and dev is None and test is None:
+        flags.fail(f"{args.dataset_name}: no train or validation split")
+    for name, examples in (("training", train), ("validation", dev)):
+        check_version(examples or [], name, args.version_2_with_negative)
+    if args.use_best_threshold and dev is None:
+        flags.fail("--use_best_threshold needs validation data")
+    # questions are limited before they become windows
+    train = list(core.limit(check_answers(train, source(args, "train"), True), args.max_train_samples)) \
+        if train else None
+    dev = list(core.limit(check_answers(dev, source(args, "validation"), False), args.max_eval_samples)) \
+        if dev else None
+    test = list(core.limit(test, args.max_predict_samples)) if test else None
+    return train, dev, test
+
+
+def source(args, split):
+    """What a split is called in messages: its file, or DATASET[split]."""
+    path = {"train": args.train_file, "validation": args.validation_file}[split]
+    return path or f"{args.dataset_name}[{split}]"
+
+
+def check_version(examples, name, version_2):
+    """Questions without an answer are SQuAD v2.0's: one line unless --version_2_with_negative."""
+    unanswerable = [e for e in examples if e["impossible"]]
+    if unanswerable and not version_2:
+        flags.fail(f"{unanswerable[0]['where']}: no answer (one of {len(unanswerable)} such {name} questions); "
+                   "SQuAD v2.0 data needs --version_2_with_negative")
+
+
+def check_tokenizer(args, config):
+    """The tokenizer, checked for what windows need; settles the default --max_seq_length."""
+    tokenizer = loading.tokenizer_for(args)
+    if not tokenizer.is_fast:
+        flags.fail(f"{args.model_name_or_path}: squad.py needs a fast tokenizer (tokenizer.json): it reads answers "
+                   "back through the token offsets")
+    if tokenizer.padding_side != "right":
+        flags.fail(f"{args.model_name_or_path}: the tokenizer pads on the left; squad.py puts the question first "
+                   "and needs right padding")
+    if args.max_seq_length is None:  # the default: 384, or what the model takes if less
+        args.max_seq_length = min(384, tokenizer.model_max_length)
+    flags.check_max_seq_length(args.max_seq_length, config)
+    room = args.max_seq_length - args.max_query_length - tokenizer.num_special_tokens_to_add(pair=True)
+    if args.doc_stride >= room:
+        flags.fail(f"--doc_stride {args.doc_stride} must be less than the context tokens of a window, --max_seq_length "
+                   f"- --max_query_length - special tokens = {room}")
+    return tokenizer
+
+
+def evaluate_dev(args, accelerator, dev, meta, arrays, out):
+    """best/ (or the model as given) on dev: the metrics, and the predictions written beside them."""
+    version_2 = args.version_2_with_negative
+    predictions, nbest, null_odds = postprocess(dev, meta, arrays["start_logits"], arrays["end_logits"],
+                                                args.n_best_size, args.max_answer_length, version_2,
+                                                args.null_score_diff_threshold)
     results = score(dev, predictions, version_2, null_odds if version_2 else None, args.null_score_diff_threshold)
     accelerator.print(f"eval: {json.dumps(results)}")
     written = {"predictions.json": predictions, "nbest_predictions.json": nbest}
@@ -700,7 +759,8 @@ def main(argv=None):
     if args.use_best_threshold:
         # the google-research/bert workflow: the threshold is chosen on this dev set, so these numbers are optimistic
         threshold = tuned_threshold(results, dev, null_odds)
-        tuned_predictions, _, _ = answer_dev(arrays, threshold)
+        tuned_predictions, _, _ = postprocess(dev, meta, arrays["start_logits"], arrays["end_logits"],
+                                              args.n_best_size, args.max_answer_length, version_2, threshold)
         tuned = {"null_score_diff_threshold": threshold,
                  **score(dev, tuned_predictions, True, null_odds, threshold)}
         results["tuned_on_dev"] = tuned
@@ -709,16 +769,15 @@ def main(argv=None):
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         for name, obj in {**written, "eval_results.json": results}.items():
-            core.write_json(out / name, obj)
+            files.write_json(out / name, obj)
         # each prediction beside its gold answers, one question a line
-        core.write_text(out / "predictions_dev.jsonl", "".join(
+        files.write_text(out / "predictions_dev.jsonl", "".join(
             json.dumps({"id": e["id"], "question": e["question"], "gold": [a["text"] for a in e["answers"]],
                         "prediction": predictions[e["id"]],
                         **({"null_odds": null_odds[e["id"]]} if version_2 else {})}, ensure_ascii=False) + "\n"
             for e in dev))
         accelerator.print(f"wrote {', '.join(written)}, predictions_dev.jsonl and eval_results.json to {out}")
     return results
-
 
 def predict_test(args, accelerator, model, tokenizer, collator, test, scored, out):
     """--do_predict: predictions_test.json (and nbest, null odds for v2); test_results.json when the file has
@@ -742,7 +801,7 @@ def predict_test(args, accelerator, model, tokenizer, collator, test, scored, ou
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         for name, obj in written.items():
-            core.write_json(out / name, obj)
+            files.write_json(out / name, obj)
         accelerator.print(f"wrote {', '.join(written)} to {out} ({len(predictions)} questions"
                           f"{'' if scored else '; no answers in the file: no metric'})")
     return results
@@ -765,13 +824,13 @@ def answer(model_dir, question, context, *, n_best_size=20, max_answer_length=30
     if tokenizer is None:
         tokenizer = loading.load_tokenizer(str(model_dir))
     if not tokenizer.is_fast:
-        core.fail(f"{model_dir}: answering needs a fast tokenizer (tokenizer.json): it reads answers back through "
-                  "the token offsets")
+        flags.fail(f"{model_dir}: answering needs a fast tokenizer (tokenizer.json): it reads answers back through "
+                   "the token offsets")
     if model is None:
         try:
             model = AutoModelForQuestionAnswering.from_pretrained(model_dir)
         except (OSError, ValueError) as e:
-            core.fail(f"{model_dir}: cannot load ({(str(e).splitlines() or [type(e).__name__])[0]})")
+            flags.fail(f"{model_dir}: cannot load ({(str(e).splitlines() or [type(e).__name__])[0]})")
     model.eval()
     pick = lambda given, name, default: given if given is not None else run.get(name) or default
     max_seq_length = pick(max_seq_length, "max_seq_length", min(384, tokenizer.model_max_length))
@@ -779,11 +838,11 @@ def answer(model_dir, question, context, *, n_best_size=20, max_answer_length=30
     max_query_length = pick(max_query_length, "max_query_length", 64)
     version_2 = pick(version_2_with_negative, "version_2_with_negative", False)
     if not context.strip():
-        core.fail("--context is empty; expected the text to answer from")
+        flags.fail("--context is empty; expected the text to answer from")
     room = max_seq_length - max_query_length - tokenizer.num_special_tokens_to_add(pair=True)
     if doc_stride >= room:
-        core.fail(f"--doc_stride {doc_stride} must be less than the context tokens of a window, --max_seq_length "
-                  f"- --max_query_length - special tokens = {room}")
+        flags.fail(f"--doc_stride {doc_stride} must be less than the context tokens of a window, --max_seq_length "
+                   f"- --max_query_length - special tokens = {room}")
     example = {"id": "q", "question": question, "context": context}
     features = windows({k: [v] for k, v in example.items()}, tokenizer, max_seq_length, doc_stride, max_query_length,
                        training=False)

@@ -22,19 +22,18 @@ from sklearn.metrics import f1_score
 from transformers import AutoConfig
 
 import core
+import files
+import flags
 import loading
 from model import Collator, Model, ModelConfig, generate_dataset, read_labels
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.error = core.fail  # argparse's own errors too: one line, no usage block
-    core.add_args(parser)
-    parser.add_argument("--do_train", action="store_true", help="train on --train_file (default: when it is given)")
-    parser.add_argument("--do_eval", action="store_true", help="evaluate on --validation_file: best/ after training, "
-                        "or a saved model as it is without --do_train (default: when the file is given)")
-    parser.add_argument("--do_predict", action="store_true",
-                        help="predict and score --test_file (default: when the file is given)")
+    parser.error = flags.fail  # argparse's own errors too: one line, no usage block
+    flags.add_args(parser)
+    flags.add_jobs(parser, "train on --train_file", "evaluate on --validation_file: best/ after training, or a "
+                   "saved model as it is without --do_train", "predict and score --test_file")
     parser.add_argument("--train_file", default=None, help="JSONL, one record per line (default: none)")
     parser.add_argument("--validation_file", default=None, help="JSONL for evaluation and best/ (default: none)")
     parser.add_argument("--test_file", default=None, help="JSONL scored with best/ at the end (default: none)")
@@ -44,34 +43,22 @@ def parse_args(argv=None):
                         help="a tokenizer other than the model's (default: the model's)")
     parser.add_argument("--max_predict_samples", type=int, default=-1,
                         help="predict the first N test records (default: %(default)s = all)")
-    parser.add_argument("--text_column_name", "--text_field", default="text", help="(default: text)")
-    parser.add_argument("--label_column_name", "--label_field", default="labels", help="(default: labels)")
+    flags.renamed(parser, "--text_column_name", "--text_field", default="text", help="(default: text)")
+    flags.renamed(parser, "--label_column_name", "--label_field", default="labels", help="(default: labels)")
     parser.add_argument("--max_seq_length", type=int, default=None,
                         help="tokens per record, longer ones cut (default: 128, or the model's maximum if less)")
     parser.add_argument("--threshold", type=float, default=0.5, help="probability above which a label is on (default: 0.5)")
     parser.add_argument("--classifier_dropout", type=float, default=0.1, help="(default: 0.1)")
     args = parser.parse_args(argv)
     if not args.model_name_or_path:
-        core.fail("--model_name_or_path is required")
-    if not (args.do_train or args.do_eval or args.do_predict):  # none given: the files say what to do
-        if not args.train_file:
-            core.fail("the following arguments are required: --train_file (or --do_eval/--do_predict to evaluate a "
-                      "saved model)")
-        args.do_train, args.do_eval, args.do_predict = True, bool(args.validation_file), bool(args.test_file)
-    if args.train_file and not args.do_train:
-        core.fail("--do_eval/--do_predict without --do_train evaluate --model_name_or_path as it is; drop "
-                  "--train_file (or add --do_train)")
-    for flag, on, given, needed in (("--do_train", args.do_train, args.train_file, "--train_file"),
-                                    ("--do_eval", args.do_eval, args.validation_file, "--validation_file"),
-                                    ("--do_predict", args.do_predict, args.test_file, "--test_file")):
-        if on and not given:
-            core.fail(f"{flag} needs {needed}")
+        flags.fail("--model_name_or_path is required")
+    flags.choose_jobs(args)
     if args.max_seq_length is not None and args.max_seq_length < 2:
-        core.fail(f"--max_seq_length {args.max_seq_length}: expected a number of tokens >= 2")
+        flags.fail(f"--max_seq_length {args.max_seq_length}: expected a number of tokens >= 2")
     if not 0 < args.threshold < 1:
-        core.fail(f"--threshold {args.threshold}: expected a probability in (0, 1)")
+        flags.fail(f"--threshold {args.threshold}: expected a probability in (0, 1)")
     if not 0 <= args.classifier_dropout < 1:
-        core.fail(f"--classifier_dropout {args.classifier_dropout}: expected a probability in [0, 1)")
+        flags.fail(f"--classifier_dropout {args.classifier_dropout}: expected a probability in [0, 1)")
     return args
 
 
@@ -93,39 +80,39 @@ def main(argv=None):
     config = loading.load_config(args.model_name_or_path, config_class=ModelConfig)
     saved = config.model_type == ModelConfig.model_type  # a saved Model to train further, or a new head on an encoder
     if not args.do_train and not saved:
-        core.fail(f"--model_name_or_path {args.model_name_or_path}: an encoder with no trained head; without "
-                  "--do_train, expected a model this script saved (best/)")
+        flags.fail(f"--model_name_or_path {args.model_name_or_path}: an encoder with no trained head; without "
+                   "--do_train, expected a model this script saved (best/)")
     evaluated = [path for path, on in ((args.validation_file, args.do_eval), (args.test_file, args.do_predict)) if on]
     try:
         labels = read_labels(args.train_file, text, label) if args.do_train else sorted(config.label2id)
         for path in evaluated:
             read_labels(path, text, label, known=labels)
     except (OSError, ValueError) as e:
-        core.fail(str(e))
+        flags.fail(str(e))
     if saved and sorted(config.label2id) != labels:
-        core.fail(f"{args.train_file}: labels {labels} differ from {args.model_name_or_path}'s "
-                  f"{sorted(config.label2id)}; expected the labels it was trained on")
+        flags.fail(f"{args.train_file}: labels {labels} differ from {args.model_name_or_path}'s "
+                   f"{sorted(config.label2id)}; expected the labels it was trained on")
     encoder_config = None
     if args.config_name:
         if saved:
-            core.fail(f"--config_name {args.config_name}: {args.model_name_or_path} is a saved model with its own "
-                      "config; expected --config_name only with an encoder")
+            flags.fail(f"--config_name {args.config_name}: {args.model_name_or_path} is a saved model with its own "
+                       "config; expected --config_name only with an encoder")
         loading.check_exists(args.config_name, "--config_name", "a config folder")
         try:
             encoder_config = AutoConfig.from_pretrained(args.config_name)
         except Exception as e:  # noqa: BLE001 (not found, offline, bad JSON: one line)
-            core.fail(f"--config_name {args.config_name}: cannot load its config "
-                      f"({(str(e).splitlines() or [type(e).__name__])[0]})")
+            flags.fail(f"--config_name {args.config_name}: cannot load its config "
+                       f"({(str(e).splitlines() or [type(e).__name__])[0]})")
     tokenizer = loading.load_tokenizer(args.tokenizer_name or args.model_name_or_path,
                                        "--tokenizer_name" if args.tokenizer_name else "--model_name_or_path")
     if args.max_seq_length is None:  # the default: 128, or what the model takes if less
         args.max_seq_length = min(128, tokenizer.model_max_length)
-    core.check_max_seq_length(args.max_seq_length, config.encoder if saved else (encoder_config or config))
+    flags.check_max_seq_length(args.max_seq_length, config.encoder if saved else (encoder_config or config))
     accelerator = core.setup(args, training=args.do_train)
     if not args.do_train:  # an evaluation never replaces earlier results silently (core.setup guards a training run's)
         written = ((args.do_eval, ("eval_results.json", "predictions_dev.jsonl")),
                    (args.do_predict, ("test_results.json", "predictions_test.jsonl")))
-        core.refuse_existing([out / name for on, names in written if on for name in names], args.overwrite_output_dir)
+        flags.refuse_existing([out / name for on, names in written if on for name in names], args.overwrite_output_dir)
 
     # --- model
     try:
@@ -136,7 +123,7 @@ def main(argv=None):
                                               classifier_dropout=args.classifier_dropout, encoder=encoder_config)
             model = Model.from_encoder(config)
     except (OSError, ValueError) as e:
-        core.fail(f"{args.model_name_or_path}: cannot load ({(str(e).splitlines() or [type(e).__name__])[0]})")
+        flags.fail(f"{args.model_name_or_path}: cannot load ({(str(e).splitlines() or [type(e).__name__])[0]})")
 
     # --- data
     label2id = model.config.label2id
@@ -147,7 +134,7 @@ def main(argv=None):
             (args.do_eval or args.do_train) else None  # during training, the validation file picks best/
         test_dataset = core.limit(load(args.test_file), args.max_predict_samples) if args.do_predict else None
     except (OSError, ValueError) as e:
-        core.fail(str(e))
+        flags.fail(str(e))
     collator = Collator(tokenizer)
     threshold = model.config.threshold
     evaluate = lambda arrays: metrics(arrays, threshold)
@@ -174,7 +161,7 @@ def main(argv=None):
         results = results_of[split] = {"loss": loss, **evaluate(arrays)}
         accelerator.print(f"{name}: {json.dumps(results)}")
         if accelerator.is_main_process:
-            core.write_json(out / f"{name}_results.json", results)
+            files.write_json(out / f"{name}_results.json", results)
             id2label = accelerator.unwrap_model(model).config.id2label
             probs = 1 / (1 + np.exp(-arrays["logits"]))
             names = lambda row: [id2label[i] for i in np.flatnonzero(row)]
@@ -183,7 +170,7 @@ def main(argv=None):
             else:  # the dev set's gold labels beside the predicted ones
                 rows = ({"gold": names(g > 0.5), "predicted": names(p > threshold)}
                         for g, p in zip(arrays["labels"], probs))
-            core.write_text(out / f"predictions_{split}.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+            files.write_text(out / f"predictions_{split}.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     return best if args.do_train else results_of
 
 

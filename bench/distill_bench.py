@@ -10,10 +10,10 @@ kept. Perplexity: one seeded BERT mask (15%, 80/10/10) per batch, the same for b
 writes it as JSON.
 """
 import argparse
-import json
 import math
 import sys
 import time
+from itertools import islice
 from pathlib import Path
 
 import torch
@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pretrain_mlm import mask_tokens, read_lines  # noqa: E402
+import files  # noqa: E402
+from mlm import mask_tokens, read_lines  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -48,7 +49,7 @@ def main(argv=None):
         sys.exit("error: the student's vocabulary differs from the teacher's: not the same batches")
     models = {name: AutoModelForMaskedLM.from_pretrained(path).eval()
               for name, path in (("teacher", args.teacher), ("student", args.student))}
-    lines = [line for _, line in zip(range(args.max_lines), read_lines([args.text_file]))]
+    lines = list(islice(read_lines([args.text_file]), args.max_lines))  # a stream of lines: core.limit needs a length
     batches = [tokenizer(lines[i:i + args.batch_size], padding=True, truncation=True, max_length=args.max_seq_length,
                          return_token_type_ids=False, return_tensors="pt")
                for i in range(0, len(lines), args.batch_size)]
@@ -102,7 +103,7 @@ def main(argv=None):
     print(f"student/teacher: {ratio['parameters']:.0%} of the parameters, {ratio['speedup']:.2f}x the speed, "
           f"{ratio['perplexity']:.2f}x the perplexity")
     if args.output:
-        Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+        files.write_json(args.output, results)
     return results
 
 

@@ -12,10 +12,12 @@ Both: one BPE tokenizer (8,000, trained once here on the training file by pretra
 trains and wiki.valid.tokens evaluates (../shared has no train split), batch 32 x 128 tokens, lr 5e-4 linear
 with 10% warmup, weight decay 0.01, betas (0.9, 0.98), eps 1e-6, clipping 1.0, fused AdamW, seed 42, no eval
 or saving during training.
-Tokens/s: real (non-padding) tokens of steps 2..N over the time from the end of step 1 to the end of step N
-(steady state: the first step's warm-up and everything outside the loop left out, the same for both). Padding
-share: padding positions / all positions fed to the model. Perplexity: every final model evaluated here the
-same way, on the first --eval_blocks 128-token blocks of the validation file with fixed seeded BERT masks.
+Tokens/s: ours, what pretrain_mlm.py reports in train_results.json (real tokens of all N steps over the "train"
+seconds of log.json: the run's wall time without evaluation and saving, measured by core, not here); the
+Trainer's, real tokens of steps 2..N over the time from the end of step 1 to the end of step N (a callback's
+clock: the first step's warm-up left out). Padding share: padding positions / all positions fed to the model.
+Perplexity: every final model evaluated here the same way, on the first --eval_blocks 128-token blocks of the
+validation file with fixed seeded BERT masks.
 """
 import argparse
 import json
@@ -57,22 +59,23 @@ def perplexity(folder, tokenizer, valid_file, blocks):
     import torch
     from transformers import AutoModelForMaskedLM
 
-    import pretrain_mlm
+    import core
+    import mlm
     lines = [line.strip() for line in Path(valid_file).read_text(encoding="utf-8").splitlines() if line.strip()]
     ids = tokenizer(lines, add_special_tokens=False, return_attention_mask=False)["input_ids"]
-    packed = pretrain_mlm.pack({"input_ids": ids}, COMMON["seq"], tokenizer.cls_token_id, tokenizer.sep_token_id)
-    batch = {"input_ids": packed["input_ids"][:blocks]}
+    packed = mlm.pack({"input_ids": ids}, COMMON["seq"], tokenizer.cls_token_id, tokenizer.sep_token_id)
+    batch = {"input_ids": list(core.limit(packed["input_ids"], blocks))}
     specials = torch.tensor(tokenizer.all_special_ids)
-    masked = pretrain_mlm.fixed_masks(batch, range(len(batch["input_ids"])), 0, specials, tokenizer.mask_token_id,
-                                      len(tokenizer), 0.15)
-    model = pretrain_mlm.masked_only(AutoModelForMaskedLM.from_pretrained(folder)).eval()
+    masked = mlm.fixed_masks(batch, range(len(batch["input_ids"])), 0, specials, tokenizer.mask_token_id,
+                             len(tokenizer), 0.15)
+    model = mlm.masked_only(AutoModelForMaskedLM.from_pretrained(folder)).eval()
     nll = count = 0.0
     with torch.inference_mode():
         for i in range(0, len(masked["input_ids"]), 32):
             ids = torch.tensor(masked["input_ids"][i:i + 32])
-            out = model(input_ids=ids, attention_mask=torch.ones_like(ids),
-                        labels=torch.tensor(masked["labels"][i:i + 32])).logits
-            nll, count = nll + out[:, 0].double().sum().item(), count + out[:, 1].sum().item()
+            labels = torch.tensor(masked["labels"][i:i + 32])
+            out = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels)
+            nll, count = nll + out.masked_nll.double().sum().item(), count + out.masked_tokens.sum().item()
     return float(torch.tensor(nll / count).exp())
 
 
@@ -88,9 +91,8 @@ def child_ours(args, work, bf16):
             "--cache_dir", str(work / "cache"), "--mixed_precision", "bf16" if bf16 else "no",
             "--output_dir", str(work / "out")]
     results = pretrain_mlm.main(argv)
-    steps = args.steps - 1
     return {"tokens_per_second": results["tokens_per_second"], "padding_share": results["padding_share"],
-            "timed_steps": steps, "model": str(work / "out/last"), "argv": argv}  # (one eval, at the end: not timed)
+            "timed_steps": args.steps, "model": str(work / "out/last"), "argv": argv}  # (as train_results.json)
 
 
 def child_trainer(args, work, bf16):
@@ -141,6 +143,7 @@ def child_trainer(args, work, bf16):
 
 def child(args):
     sys.path.insert(0, str(ROOT))
+    import files
     work = Path(args.work)
     kind, precision = args.child.split("_")
     result = (child_ours if kind == "ours" else child_trainer)(args, work, bf16=precision == "bf16")
@@ -150,7 +153,7 @@ def child(args):
                                       Path(args.data_dir) / "wiki.valid.tokens", args.eval_blocks)
     import torch
     result["threads"] = torch.get_num_threads()
-    (work / "result.json").write_text(json.dumps(result, indent=2))
+    files.write_json(work / "result.json", result)
 
 
 def main(argv=None):

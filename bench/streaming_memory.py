@@ -120,6 +120,7 @@ def file_position(path):
 def read_stream(pretrain_mlm, spec):
     """The training stream main() builds (load_corpus, then core's loader and collate, prepared), read without
     a model until read_tokens tokens: the data path alone, over far more of the corpus than training reaches."""
+    import batches
     import core
     from transformers import AutoTokenizer
 
@@ -127,7 +128,7 @@ def read_stream(pretrain_mlm, spec):
     accelerator = core.setup(args)
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer_name)
     train, _ = pretrain_mlm.load_corpus(args, tokenizer, args.max_seq_length, len(tokenizer), accelerator)
-    loader = accelerator.prepare(core._loader(train, args.per_device_train_batch_size,
+    loader = accelerator.prepare(batches.loader(train, args.per_device_train_batch_size,
                                               lambda f: pretrain_mlm.collate(f, tokenizer.pad_token_id), args))
     tokens, start = 0, time.perf_counter()
     for batch in loader:

@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -51,6 +52,24 @@ def tiny_bert(tmp_path_factory, topic_data):
 def tiny_bert_nodrop(tmp_path_factory):
     """No dropout: runs that must agree across batch layouts (accumulation, 2 processes)."""
     return tiny.build_model("bert", tmp_path_factory.mktemp("tiny-bert-nodrop"), dropout=0.0)
+
+
+@pytest.fixture(autouse=True)
+def transformers_globals_intact():
+    """transformers patches globals while it loads a model and restores them after; loads racing in two threads
+    can leave a patch in place (tie_weights a no-op: every later tied model half on the meta device). Caught at the
+    test that did it, not tests later."""
+    from transformers import PreTrainedModel
+    yield
+    assert PreTrainedModel.tie_weights.__name__ == "tie_weights", "a from_pretrained race left tie_weights patched"
+
+
+def read_log(folder):
+    """log.json without its wall-clock seconds (which differ between two runs of the same training): the records a
+    resumed run must reproduce exactly."""
+    log = json.loads((Path(folder) / "log.json").read_text())
+    assert set(log.pop("seconds")) == {"train", "evaluate", "save"}
+    return log
 
 
 def run(args, cwd=ROOT, env=None, timeout=300):

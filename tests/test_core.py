@@ -6,10 +6,12 @@ import os
 import numpy as np
 import pytest
 import torch
-from conftest import run, run_killer
+from conftest import read_log, run, run_killer
 from safetensors.torch import load_file
 
+import batches
 import core
+import flags
 import train
 
 
@@ -83,7 +85,7 @@ def test_hf_model_through_core_loads_in_pipeline(tiny_bert, topic_data, tmp_path
         rows = [json.loads(l) for l in (topic_data / name).read_text().splitlines()]
         return [{**tokenizer(r["text"]), "labels": labels.index(r["labels"][0])} for r in rows]
 
-    parser = core.add_args(__import__("argparse").ArgumentParser())
+    parser = flags.add_args(__import__("argparse").ArgumentParser())
     args = parser.parse_args(["--output_dir", str(tmp_path / "hf"), "--num_train_epochs", "1", "--report_to", "none",
                               "--model", str(tiny_bert), "--metric_for_best_model", "accuracy"])
     accelerator = core.setup(args)
@@ -129,8 +131,7 @@ def test_exact_resume_after_sigkill_mid_epoch_with_accumulation(tiny_bert, topic
     a, b = weights(full / "last"), weights(killed / "last")
     assert all(torch.equal(a[k], b[k]) for k in a)  # bitwise
     assert json.loads((full / "eval_results.json").read_text()) == json.loads((killed / "eval_results.json").read_text())
-    log_full, log_killed = (json.loads((d / "log.json").read_text()) for d in (full, killed))
-    assert log_full == log_killed  # no step logged twice, none missing
+    assert read_log(full) == read_log(killed)  # no step logged twice, none missing
 
 
 def test_kill_during_save_keeps_last_and_best_loadable(tiny_bert, topic_data, tmp_path):
@@ -233,10 +234,10 @@ def test_two_processes_match_one(tiny_bert_nodrop, topic_data, tmp_path):
 
 def test_epoch_sampler_is_seeded_and_groups_lengths():
     lengths = list(np.random.default_rng(0).integers(2, 60, size=400))
-    plain, grouped = core.EpochSampler(400, 7), core.EpochSampler(400, 7, lengths, group_size=8)
-    assert list(plain) == list(core.EpochSampler(400, 7))
+    plain, grouped = batches.EpochSampler(400, 7), batches.EpochSampler(400, 7, lengths, group_size=8)
+    assert list(plain) == list(batches.EpochSampler(400, 7))
     plain.set_epoch(1)
-    assert list(plain) != list(core.EpochSampler(400, 7)) and sorted(plain) == list(range(400))
+    assert list(plain) != list(batches.EpochSampler(400, 7)) and sorted(plain) == list(range(400))
     grouped.set_epoch(1)
     assert sorted(grouped) == list(range(400))
     padded = lambda order: sum(max(lengths[i] for i in order[k:k + 8]) * 8 for k in range(0, 400, 8))
@@ -290,7 +291,7 @@ def test_trainer_spellings_checkpoints_and_their_limit(tiny_bert, topic_data, tm
 def test_report_to_a_missing_tracker_is_one_line(tiny_bert, topic_data, tmp_path, capfd):
     from bad_input import expect_error
     import importlib.util
-    missing = next(n for n, packages in core.TRACKERS.items() if not any(importlib.util.find_spec(p) for p in packages))
+    missing = next(n for n, packages in flags.TRACKERS.items() if not any(importlib.util.find_spec(p) for p in packages))
     expect_error(capfd, train.main, args_for(tiny_bert, topic_data, tmp_path / "o", "--report_to", missing),
                  f"--report_to {missing}: the", "not installed")
     expect_error(capfd, train.main, args_for(tiny_bert, topic_data, tmp_path / "o", "--report_to", "tensorbored"),

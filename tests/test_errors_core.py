@@ -1,4 +1,4 @@
-"""The shared flags (core.add_args) and output folder: each bad value is one line, exit code 2, and a finished run
+"""The shared flags (flags.add_args) and output folder: each bad value is one line, exit code 2, and a finished run
 in --output_dir stays byte-identical, with --overwrite_output_dir too. Driven through train.py."""
 import pytest
 from bad_input import expect_error

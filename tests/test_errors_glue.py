@@ -105,7 +105,7 @@ CASES = [
     ("unknown-task", {}, ["--task_name", "sst3", "--data_dir", "{data}/SST-2", "--do_train"],
      ["unknown task name 'sst3'; expected one of cola, sst2"]),
     ("three-text-columns", {}, ["--train_file", "{data}/SST-2/train.tsv", "--text_columns", "a,b,c", "--do_train"],
-     ["--text_columns takes one or two column names"]),
+     ["--text_column_names takes one or two column names"]),
     ("max-seq-length-zero", {}, ["--task_name", "sst2", "--data_dir", "{data}/SST-2", "--do_train",
                                  "--max_seq_length", "0"], ["--max_seq_length 0: expected a number of tokens >= 2"]),
     ("max-seq-length-negative", {}, ["--task_name", "sst2", "--data_dir", "{data}/SST-2", "--do_train",

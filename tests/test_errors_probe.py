@@ -1,6 +1,6 @@
 """probe.py on malformed input: exactly one `error:` line naming the file (and line) and what was expected, exit
 code 2, and a finished run in --output_dir byte-identical afterwards, with and without --overwrite_output_dir. And
-its hidden-state cache (core.cached): a .npy with a valid header and a zeroed or garbage body, a truncated or missing
+its hidden-state cache (files.cached): a .npy with a valid header and a zeroed or garbage body, a truncated or missing
 file, a missing manifest or a swapped folder is rebuilt with a one-line notice, and the probes come out the same."""
 import gzip
 import shutil

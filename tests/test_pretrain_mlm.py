@@ -106,7 +106,7 @@ def test_tokenizer_training_is_reproducible_across_processes(corpus, tokenizers,
 
 
 def test_masking_rates_special_tokens_and_random_ids():
-    from pretrain_mlm import mask_tokens
+    from mlm import mask_tokens
 
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(5, 1000, (64, 512), generator=g)
@@ -134,7 +134,7 @@ def test_masking_rates_special_tokens_and_random_ids():
 def test_whole_word_masking_uses_word_ids_for_every_tokenizer(tokenizers, kind):
     from transformers import AutoTokenizer
 
-    from pretrain_mlm import encode, mask_tokens
+    from mlm import encode, mask_tokens
 
     tok = AutoTokenizer.from_pretrained(tokenizers / kind / "tokenizer")
     line = "unbelievable reconstruction happened yesterday in parliament"
@@ -157,11 +157,12 @@ def test_whole_word_masking_uses_word_ids_for_every_tokenizer(tokenizers, kind):
 @pytest.mark.parametrize("arch", ["bert", "roberta", "distilbert"])
 def test_masked_only_head_gives_the_full_models_loss_gradients_and_eval_sums(arch, tmp_path):
     """masked_only projects just the labelled positions: same loss and gradients as the model's own loss on all
-    logits, and in eval mode the per-example (summed loss, tokens) that add up to that loss."""
+    logits; logits are the full model's at the labelled positions; masked_nll / masked_tokens are the per-example
+    (summed loss, tokens) that add up to that loss; without labels the outputs are the plain model's."""
     import torch.nn.functional as F
     from transformers import AutoModelForMaskedLM
 
-    from pretrain_mlm import masked_only
+    from mlm import SUMS, masked_only
     folder = tiny.build_model(arch, tmp_path / arch, dropout=0.0)
     plain, hooked = (AutoModelForMaskedLM.from_pretrained(folder) for _ in range(2))
     masked_only(hooked)
@@ -187,9 +188,15 @@ def test_masked_only_head_gives_the_full_models_loss_gradients_and_eval_sums(arc
     with torch.no_grad():
         out = hooked(input_ids=ids, attention_mask=mask, labels=labels)
         full = plain.eval()(input_ids=ids, attention_mask=mask).logits
+        bare = hooked(input_ids=ids, attention_mask=mask).logits  # no labels: the plain model's outputs
+    assert torch.allclose(bare, full, atol=1e-5) and seen[-1] == full.shape
+    seen.clear()
+    with torch.no_grad():
+        out = hooked(input_ids=ids, attention_mask=mask, labels=labels)
     nll = F.cross_entropy(full.transpose(1, 2), labels, reduction="none").sum(1)
-    assert torch.allclose(out.logits[:, 0], nll, atol=1e-5)
-    assert out.logits[:, 1].tolist() == (labels != -100).sum(1).float().tolist()
+    assert torch.allclose(out.logits, full[labels != -100], atol=1e-5)  # logits keep their meaning, where labelled
+    assert torch.allclose(out[SUMS[0]], nll, atol=1e-5) and out.masked_nll.shape == (3,)
+    assert out.masked_tokens.tolist() == (labels != -100).sum(1).float().tolist()
     assert out.loss.item() == pytest.approx((nll.sum() / (labels != -100).sum()).item(), rel=1e-6)
     n = int((labels != -100).sum())
     assert seen == [(min(n + -n % 64, labels.numel()), plain.config.vocab_size)]  # rows padded to a multiple of 64
@@ -200,7 +207,7 @@ def test_masked_only_head_gives_the_full_models_loss_gradients_and_eval_sums(arc
     n = int((labels != -100).sum())
     assert n % 64 and seen[-1] == (n + -n % 64, plain.config.vocab_size) and n + -n % 64 < labels.numel()
     nll = F.cross_entropy(full.transpose(1, 2), labels, reduction="none").sum(1)
-    assert torch.allclose(out.logits[:, 0], nll, atol=1e-4)
+    assert torch.allclose(out.masked_nll, nll, atol=1e-4) and out.logits.shape == (n, plain.config.vocab_size)
 
 
 def test_new_config_matches_the_tokenizer(tokenizers, capsys):
@@ -251,11 +258,12 @@ def test_roberta_from_scratch_end_to_end(corpus, tmp_path):
 
 
 def test_second_run_reads_the_tokenization_cache(corpus, tiny_bert, tmp_path, monkeypatch):
+    import mlm
     import pretrain_mlm
 
     calls = []
-    encode = pretrain_mlm.encode
-    monkeypatch.setattr(pretrain_mlm, "encode", lambda *a, **k: calls.append(1) or encode(*a, **k))
+    encode = mlm.encode
+    monkeypatch.setattr(mlm, "encode", lambda *a, **k: calls.append(1) or encode(*a, **k))
     first = pretrain_mlm.main(mlm_args(corpus, tmp_path / "a", "--max_train_steps", 3, tokenizer=tiny_bert))
     assert calls
     calls.clear()
@@ -285,7 +293,8 @@ def test_exact_resume_after_sigkill(corpus, tiny_bert, tmp_path):
     assert resumed.returncode == 0 and "resumed from" in resumed.stdout, resumed.stderr[-2000:]
     a, b = load_file(str(full / "last" / "model.safetensors")), load_file(str(killed / "last" / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert json.loads((full / "log.json").read_text()) == json.loads((killed / "log.json").read_text())
+    logged = lambda out: {k: v for k, v in json.loads((out / "log.json").read_text()).items() if k != "seconds"}
+    assert logged(full) == logged(killed)  # all but the wall times ("seconds")
 
 
 def test_line_by_line_streaming_and_continued_pretraining(corpus, tiny_bert, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import SHARED
 
-import core
+import files
 import fixtures_squad
 import squad
 import tiny
@@ -345,11 +345,11 @@ def test_tokenizer_key_ignores_the_last_calls_truncation(qa_bert, qa_roberta):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(qa_bert)
-    key = core.tokenizer_key(tokenizer)
+    key = files.tokenizer_key(tokenizer)
     tokenizer("a question", "the capital of the country is the city " * 4, truncation="only_second", max_length=16,
               stride=2, padding="max_length", return_overflowing_tokens=True)
-    assert tokenizer.backend_tokenizer.truncation is not None and core.tokenizer_key(tokenizer) == key
-    assert core.tokenizer_key(AutoTokenizer.from_pretrained(qa_roberta)) != key
+    assert tokenizer.backend_tokenizer.truncation is not None and files.tokenizer_key(tokenizer) == key
+    assert files.tokenizer_key(AutoTokenizer.from_pretrained(qa_roberta)) != key
 
     class Reordered:  # another layout of tokenizer.json (the vocabulary first, truncation last): parsed
         def __init__(self, truncation, vocab):
@@ -359,7 +359,7 @@ def test_tokenizer_key_ignores_the_last_calls_truncation(qa_bert, qa_roberta):
 
         def to_str(self):
             return self.text
-    keys = [core.tokenizer_key(Reordered(t, v)) for t, v in ((None, {"a": 0}), ({"max_length": 8}, {"a": 0}),
+    keys = [files.tokenizer_key(Reordered(t, v)) for t, v in ((None, {"a": 0}), ({"max_length": 8}, {"a": 0}),
                                                               (None, {"b": 0}))]
     assert keys[0] == keys[1] != keys[2]
 

@@ -1,0 +1,38 @@
+"""The order a run sees its data in: a seeded sampler that a resumed run replays exactly (by length, with
+--group_by_length) and the loaders built on it. Knows datasets and the shared flags; no model, no task."""
+import torch
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """Shuffles with seed + epoch, so a resumed run sees the same order; with lengths, sorts shuffled
+    mega-batches by length so each batch holds similar lengths (little padding)."""
+
+    def __init__(self, n, seed, lengths=None, group_size=1):
+        self.n, self.seed, self.lengths, self.group_size, self.epoch = n, seed, lengths, group_size, 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
+        if self.lengths is not None:
+            mega = 50 * self.group_size
+            order = [i for k in range(0, self.n, mega)
+                     for i in sorted(order[k:k + mega], key=self.lengths.__getitem__, reverse=True)]
+        return iter(order)
+
+
+def lengths_of(dataset):
+    if hasattr(dataset, "column_names"):
+        return dataset["length"] if "length" in dataset.column_names else [len(x) for x in dataset["input_ids"]]
+    return [len(dataset[i]["input_ids"]) for i in range(len(dataset))]
+
+
+def loader(dataset, batch_size, collate_fn, args, sampler=None):
+    # own generator: building an iterator must not draw from the global RNG (exact resume)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn,
+                                       num_workers=args.dataloader_num_workers,
+                                       generator=torch.Generator().manual_seed(args.seed))

@@ -97,7 +97,8 @@ def recover(out):
                 os.replace(p, target)
     previous = out / PREVIOUS
     if previous.is_dir():
-        if (previous / MOVED).exists() and (out / "last").is_dir():  # the new run's first checkpoint is complete
+        # the new run's first checkpoint is complete: last/, best/, then training_state.json, written last
+        if (previous / MOVED).exists() and (out / "last").is_dir() and (out / "training_state.json").is_file():
             shutil.rmtree(previous)
         else:
             put_back(out)
@@ -265,7 +266,7 @@ def _load_schedule(accelerator, lr_scheduler, state):
 
 def save(accelerator, model, tokenizer, path, state, args, optimizer=None, lr_scheduler=None):
     """A save_pretrained folder (+ with an optimizer, the resume state and a manifest) written whole or not at all:
-    checkpoint.save_folder. A disk that is full or read-only raises checkpoint.SaveError; path keeps what it had."""
+    save_folder. A disk that is full or read-only raises SaveError; path keeps what it had."""
     # sharded (FSDP, DeepSpeed): every process gathers the weights; only the main process writes them, so no
     # process lists a folder that another is about to rename
     state_dict = accelerator.get_state_dict(model) if sharded(accelerator) else None
@@ -282,6 +283,26 @@ def save(accelerator, model, tokenizer, path, state, args, optimizer=None, lr_sc
             write_state(accelerator, tmp, optimizer, lr_scheduler)
 
     save_folder(accelerator, path, write, manifest=optimizer is not None)
+
+
+def save_like(accelerator, path, source):
+    """path as a copy of the folder source just saved (best/ of the same step as last/), less its resume state:
+    hard links where the disk has them (no second write of the weights; every file is replaced whole, never
+    changed in place, so a link never sees a later save), copies elsewhere. Atomic like save_folder."""
+    def write(tmp):
+        if not accelerator.is_main_process:
+            return
+        for file in sorted(Path(source).rglob("*")):
+            relative = file.relative_to(source)
+            if relative.parts[0] == "state" or not file.is_file():
+                continue
+            (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(file, tmp / relative)
+            except OSError:  # another disk, or links not supported
+                shutil.copy2(file, tmp / relative)
+
+    save_folder(accelerator, path, write)
 
 
 def kept(out, replacing):

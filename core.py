@@ -261,11 +261,12 @@ class Run:
         return metrics, gain
 
     def save(self, metrics, best):
-        """best/ (when it gained), last/ with the resume state, training_state.json; an earlier run set aside goes."""
+        """last/ with the resume state, best/ (when it gained), training_state.json; an earlier run set aside goes."""
         self.state["metrics"] = metrics
         snapshot = {"args": vars(self.args), **self.state}
-        for folder in (["best"] if best else []) + ["last"]:
-            self._save(self.out / folder, snapshot, with_state=folder == "last")
+        self._save(self.out / "last", snapshot, with_state=True)
+        if best:  # the same weights: linked from last/, not written again
+            self._save(self.out / "best", snapshot, like=self.out / "last")
         if self.main:
             write_json(self.out / "training_state.json", snapshot)
             if self.replacing:  # this run has its first checkpoint: the earlier one goes
@@ -279,11 +280,14 @@ class Run:
         for old in kept[:-self.args.save_total_limit] if self.main and self.args.save_total_limit else []:
             shutil.rmtree(old)
 
-    def _save(self, path, snapshot, with_state):
+    def _save(self, path, snapshot, with_state=False, like=None):
         with self.log.timed("save"):
             try:
-                checkpoint.save(self.accelerator, self.model, self.tokenizer, path, snapshot, self.args,
-                     *((self.optimizer, self.lr_scheduler) if with_state else ()))
+                if like is not None:
+                    checkpoint.save_like(self.accelerator, path, like)
+                else:
+                    checkpoint.save(self.accelerator, self.model, self.tokenizer, path, snapshot, self.args,
+                                    *((self.optimizer, self.lr_scheduler) if with_state else ()))
             except checkpoint.SaveError as e:
                 fail(f"{e}; {checkpoint.kept(self.out, self.replacing)}")
 

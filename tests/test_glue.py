@@ -138,7 +138,7 @@ def test_classification_tasks_end_to_end(tiny_bert, glue_data, tmp_path, task, k
     results = json.loads((tmp_path / "eval_results.json").read_text())
     assert set(results) == keys
     state = json.loads((tmp_path / "training_state.json").read_text())
-    assert state["args"]["metric_for_best_model"] == glue.TASKS[task][4][0] and state["completed_steps"] == 4
+    assert state["args"]["metric_for_best_model"] == glue.TASKS[task].metrics[0] and state["completed_steps"] == 4
     assert set(json.loads((tmp_path / "log.json").read_text())["Epoch 0"]["valid_log"]) == keys
     for name in files:
         predictions = submission(tmp_path / f"{name}.tsv")
@@ -212,14 +212,14 @@ def test_label_order_follows_the_checkpoint(sst2_run, glue_data, tmp_path):
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     config = AutoConfig.from_pretrained(sst2_run / "best")
-    assert glue.align_labels(config, list(glue.TASKS["sst2"][3].items()), "m") == {"negative": 0, "positive": 1}
+    assert glue.align_labels(config, list(glue.TASKS["sst2"].labels.items()), "m") == {"negative": 0, "positive": 1}
     mnli = AutoConfig.from_pretrained(sst2_run / "best", id2label={0: "CONTRADICTION", 1: "NEUTRAL", 2: "ENTAILMENT"})
     mnli.label2id = {v: k for k, v in mnli.id2label.items()}  # roberta-large-mnli's order
-    assert glue.align_labels(mnli, list(glue.TASKS["mnli"][3].items()), "m") == {
+    assert glue.align_labels(mnli, list(glue.TASKS["mnli"].labels.items()), "m") == {
         "entailment": 2, "neutral": 1, "contradiction": 0}
     plain = AutoConfig.from_pretrained(sst2_run / "best", id2label={0: "LABEL_0", 1: "LABEL_1"})
     plain.label2id = {"LABEL_0": 0, "LABEL_1": 1}
-    assert glue.align_labels(plain, list(glue.TASKS["rte"][3].items()), "m") == {"entailment": 0, "not_entailment": 1}
+    assert glue.align_labels(plain, list(glue.TASKS["rte"].labels.items()), "m") == {"entailment": 0, "not_entailment": 1}
 
     # the same model with its two classes swapped (head rows and names, upper case): same accuracy, same file
     model = AutoModelForSequenceClassification.from_pretrained(sst2_run / "best")
@@ -359,7 +359,7 @@ def test_real_glue_files_parse_with_the_published_counts():
     glue_dir = SHARED / "glue"
     for task, (counts, distribution) in REAL_COUNTS.items():
         splits = read(task, glue_dir)
-        test_name = glue.TASKS[task][0]
+        test_name = glue.TASKS[task].folder
         assert (len(splits["train"]), len(splits["eval"]), len(splits[test_name])) == counts, task
         if distribution:
             assert Counter(e["label"] for e in splits["train"]) == distribution, task
@@ -379,8 +379,8 @@ def test_real_glue_trains_a_few_steps(tiny_bert, tmp_path, task):
                          "--max_train_samples", 64, "--max_eval_samples", 64, "--max_train_steps", 2,
                          "--max_seq_length", 32, "--per_device_eval_batch_size", 512))  # fast: 14k test examples
     results = json.loads((tmp_path / "eval_results.json").read_text())
-    assert set(results) == {"loss", *glue.TASKS[task][4]} and np.isfinite(results["loss"])
-    assert len(submission(tmp_path / f"{glue.TASKS[task][0]}.tsv")) == REAL_COUNTS[task][0][2]
+    assert set(results) == {"loss", *glue.TASKS[task].metrics} and np.isfinite(results["loss"])
+    assert len(submission(tmp_path / f"{glue.TASKS[task].folder}.tsv")) == REAL_COUNTS[task][0][2]
 
 
 @REAL

@@ -389,4 +389,7 @@ def train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, coll
     run.log.close()
     accelerator.wait_for_everyone()
     best = run.out / "best" / "training_state.json"
-    return json.loads(best.read_text())["metrics"] if best.exists() else run.state["metrics"]
+    metrics = json.loads(best.read_text())["metrics"] if best.exists() else run.state["metrics"]
+    accelerator.print(f"best: {json.dumps(metrics)}" if metrics else
+                      f"trained {run.step} steps; best/ is the last step (no validation data)")
+    return metrics

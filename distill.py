@@ -34,7 +34,6 @@ from safetensors.torch import save_file
 from transformers import AutoModelForMaskedLM, DistilBertConfig, DistilBertForMaskedLM
 
 import core
-import files
 import flags
 import loading
 import mlm
@@ -381,10 +380,7 @@ def evaluate_best(args, accelerator, teacher, eval_dataset, collate_fn, results)
                         f"{prefix}eval_seconds": time.perf_counter() - start})
     results["masked_tokens"] = int(arrays["masked_tokens"].sum())
     teacher.eval()  # (predict() leaves a model in train mode)
-    accelerator.print(f"eval: {json.dumps(results)}")
-    if accelerator.is_main_process:
-        files.write_json(Path(args.output_dir) / "eval_results.json", results)
-    return results
+    return mlm.write_eval(accelerator, args, results)
 
 
 def main(argv=None):
@@ -406,7 +402,6 @@ def main(argv=None):
     best = core.train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, collate_fn,
                       evaluate=lambda arrays: {"perplexity": mlm.perplexity(arrays)}, compute_loss=compute_loss,
                       eval_keys=mlm.SUMS)
-    accelerator.print(f"best: {json.dumps(best)}")
     count = lambda m: sum(p.numel() for p in m.parameters())
     results = {"parameters": count(model.model), "teacher_parameters": count(teacher)}
     if eval_dataset is not None:

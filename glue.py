@@ -560,16 +560,9 @@ def evaluator(task, accelerator, loaders, positive):
 
 def train_model(args, accelerator, model, tokenizer, collator, train_dataset, first_eval, evaluate_all):
     """core.train, best/ picked on the first dev set when there is one; returns best/ loaded."""
-    best = core.train(args, accelerator, model, tokenizer, train_dataset, first_eval, collator,
-                      evaluate=(lambda arrays: evaluate_all(model, arrays)) if first_eval else None)
-    out = Path(args.output_dir)
-    if first_eval:
-        accelerator.print(f"best: {json.dumps(best)}")
-    else:
-        state = json.loads((out / "best" / "training_state.json").read_text())
-        accelerator.print(f"trained {state.get('completed_steps')} steps; best/ is the last step (no validation "
-                          "data: pass --do_eval with validation data to pick best/ on it)")
-    return AutoModelForSequenceClassification.from_pretrained(out / "best")
+    core.train(args, accelerator, model, tokenizer, train_dataset, first_eval, collator,
+               evaluate=(lambda arrays: evaluate_all(model, arrays)) if first_eval else None)
+    return AutoModelForSequenceClassification.from_pretrained(Path(args.output_dir) / "best")
 
 
 def write_dev(out, results, evals, dev_arrays, id2code, say):

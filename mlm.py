@@ -344,3 +344,11 @@ def perplexity(arrays):
     """exp(mean cross-entropy over the masked tokens) from predict()'s arrays of SUMS."""
     nll, count = arrays["masked_nll"].astype(np.float64).sum(), arrays["masked_tokens"].sum()
     return float(np.exp(min(nll / count, 700)))
+
+
+def write_eval(accelerator, args, results):
+    """The evaluation of best/: printed, and written to output_dir/eval_results.json by the main process."""
+    accelerator.print(f"eval: {json.dumps(results)}")
+    if accelerator.is_main_process:
+        files.write_json(Path(args.output_dir) / "eval_results.json", results)
+    return results

@@ -504,9 +504,8 @@ def main(argv=None):
     # --- train, keeping best/ by dev F1
     if args.do_train:
         evaluate = (lambda arrays: evaluate_split("dev", arrays)[0]) if "dev" in data else None
-        best = core.train(args, accelerator, model, tokenizer, features["train"], features.get("dev"), collator,
-                          evaluate=evaluate)
-        accelerator.print(f"best: {json.dumps(best)}")
+        core.train(args, accelerator, model, tokenizer, features["train"], features.get("dev"), collator,
+                   evaluate=evaluate)
         model = AutoModelForTokenClassification.from_pretrained(out / "best")
 
     # --- evaluate best/ (or --model without --do_train): dev with --do_eval, test with --do_predict

@@ -38,7 +38,7 @@ import files
 import flags
 import loading
 from mlm import (OFFSET_POSITIONS, SUMS, add_data_args, check_data, collate, load_corpus, mask_tokens, masked_only,
-                 perplexity, read_lines)
+                 perplexity, read_lines, write_eval)
 
 SPECIALS = {"bpe": ["<s>", "<pad>", "</s>", "<unk>", "<mask>"],  # RoBERTa's ids
             "wordpiece": ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],  # BERT's
@@ -389,7 +389,6 @@ def train_step(args, accelerator, model, tokenizer, train_dataset, eval_dataset,
                "padding_share": 1 - real / max(positions, 1)}
     accelerator.print(f"trained on {results['train_tokens']} tokens: {results['tokens_per_second']:.0f} tokens/s "
                       f"(evaluation and saving not counted), padding {results['padding_share']:.1%}")
-    accelerator.print(f"best: {json.dumps(best)}")
     return best, results
 
 
@@ -399,10 +398,7 @@ def evaluate_best(args, accelerator, eval_dataset, collate_fn):
     loader = core.eval_loader(accelerator, eval_dataset, collate_fn, args)
     loss, arrays = core.predict(accelerator, accelerator.prepare(model), loader, keys=SUMS, desc="[best] [VALID]")
     evaluation = {"loss": loss, "perplexity": perplexity(arrays), "masked_tokens": int(arrays["masked_tokens"].sum())}
-    accelerator.print(f"eval: {json.dumps(evaluation)}")
-    if accelerator.is_main_process:
-        files.write_json(Path(args.output_dir) / "eval_results.json", evaluation)
-    return evaluation
+    return write_eval(accelerator, args, evaluation)
 
 
 def main(argv=None):

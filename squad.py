@@ -662,14 +662,8 @@ def main(argv=None):
 
     results = None
     if train:
-        results = best = core.train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, collator,
-                                    evaluate=evaluate if dev else None, eval_keys=("start_logits", "end_logits"))
-        if dev:
-            accelerator.print(f"best: {json.dumps(best)}")
-        else:
-            state = json.loads((out / "best" / "training_state.json").read_text())
-            accelerator.print(f"trained {state.get('completed_steps')} steps; best/ is the last step (no validation "
-                              "data)")
+        results = core.train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, collator,
+                             evaluate=evaluate if dev else None, eval_keys=("start_logits", "end_logits"))
         model = AutoModelForQuestionAnswering.from_pretrained(out / "best")
     model = accelerator.prepare(model)
     if test:

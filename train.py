@@ -144,7 +144,6 @@ def main(argv=None):
     if args.do_train:
         best = core.train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, collator,
                           evaluate=evaluate)
-        accelerator.print(f"best: {json.dumps(best)}")
         model = Model.from_pretrained(out / "best")
 
     # --- evaluate best/ (or the saved model without --do_train) on dev and test, write the predictions

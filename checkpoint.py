@@ -264,16 +264,26 @@ def _load_schedule(accelerator, lr_scheduler, state):
         accelerator.scaler.load_state_dict(resume["scaler"])
 
 
-def save(accelerator, model, tokenizer, path, state, args, optimizer=None, lr_scheduler=None):
+def save(accelerator, model, tokenizer, path, state, args, optimizer=None, lr_scheduler=None, like=None):
     """A save_pretrained folder (+ with an optimizer, the resume state and a manifest) written whole or not at all:
-    save_folder. A disk that is full or read-only raises SaveError; path keeps what it had."""
+    save_folder. like: a folder just saved from the same model and state (best/ of the same step as last/), whose
+    files are hard-linked instead of written again (the weights written once; every file is replaced whole, never
+    changed in place, so a link never sees a later save; copies where a disk has no links). A disk that is full or
+    read-only raises SaveError; path keeps what it had."""
     # sharded (FSDP, DeepSpeed): every process gathers the weights; only the main process writes them, so no
     # process lists a folder that another is about to rename
-    state_dict = accelerator.get_state_dict(model) if sharded(accelerator) else None
+    state_dict = accelerator.get_state_dict(model) if sharded(accelerator) and like is None else None
     unwrapped = accelerator.unwrap_model(model)
 
     def write(tmp):
-        if accelerator.is_main_process:
+        if accelerator.is_main_process and like is not None:
+            for file in sorted(p for p in Path(like).rglob("*") if p.is_file()):
+                (tmp / file.relative_to(like)).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(file, tmp / file.relative_to(like))
+                except OSError:  # another disk, or no links there
+                    shutil.copy2(file, tmp / file.relative_to(like))
+        elif accelerator.is_main_process:
             unwrapped.save_pretrained(tmp, state_dict=state_dict)
             if tokenizer is not None:
                 tokenizer.save_pretrained(tmp)
@@ -283,26 +293,6 @@ def save(accelerator, model, tokenizer, path, state, args, optimizer=None, lr_sc
             write_state(accelerator, tmp, optimizer, lr_scheduler)
 
     save_folder(accelerator, path, write, manifest=optimizer is not None)
-
-
-def save_like(accelerator, path, source):
-    """path as a copy of the folder source just saved (best/ of the same step as last/), less its resume state:
-    hard links where the disk has them (no second write of the weights; every file is replaced whole, never
-    changed in place, so a link never sees a later save), copies elsewhere. Atomic like save_folder."""
-    def write(tmp):
-        if not accelerator.is_main_process:
-            return
-        for file in sorted(Path(source).rglob("*")):
-            relative = file.relative_to(source)
-            if relative.parts[0] == "state" or not file.is_file():
-                continue
-            (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(file, tmp / relative)
-            except OSError:  # another disk, or links not supported
-                shutil.copy2(file, tmp / relative)
-
-    save_folder(accelerator, path, write)
 
 
 def kept(out, replacing):

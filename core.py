@@ -261,12 +261,13 @@ class Run:
         return metrics, gain
 
     def save(self, metrics, best):
-        """last/ with the resume state, best/ (when it gained), training_state.json; an earlier run set aside goes."""
+        """best/ (when it gained), last/ with the resume state (best/'s files linked), training_state.json; an
+        earlier run set aside goes."""
         self.state["metrics"] = metrics
         snapshot = {"args": vars(self.args), **self.state}
-        self._save(self.out / "last", snapshot, with_state=True)
-        if best:  # the same weights: linked from last/, not written again
-            self._save(self.out / "best", snapshot, like=self.out / "last")
+        if best:  # best/ first: a kill between the two leaves last/ naming a best/ that holds its step
+            self._save(self.out / "best", snapshot)
+        self._save(self.out / "last", snapshot, with_state=True, like=self.out / "best" if best else None)
         if self.main:
             write_json(self.out / "training_state.json", snapshot)
             if self.replacing:  # this run has its first checkpoint: the earlier one goes
@@ -283,11 +284,8 @@ class Run:
     def _save(self, path, snapshot, with_state=False, like=None):
         with self.log.timed("save"):
             try:
-                if like is not None:
-                    checkpoint.save_like(self.accelerator, path, like)
-                else:
-                    checkpoint.save(self.accelerator, self.model, self.tokenizer, path, snapshot, self.args,
-                                    *((self.optimizer, self.lr_scheduler) if with_state else ()))
+                checkpoint.save(self.accelerator, self.model, self.tokenizer, path, snapshot, self.args,
+                                *((self.optimizer, self.lr_scheduler) if with_state else ()), like=like)
             except checkpoint.SaveError as e:
                 fail(f"{e}; {checkpoint.kept(self.out, self.replacing)}")
 

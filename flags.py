@@ -79,6 +79,10 @@ def add_args(parser, **helps):
     add("--group_by_length", action="store_true", help="batch examples of similar length (default: off)")
     add("--gradient_checkpointing", action="store_true", help="trade compute for memory (default: off)")
     add("--torch_compile", action="store_true", help="torch.compile the model (default: off)")
+    add("--embedding_updates", default="rows", choices=["rows", "dense"],
+        help="rows: AdamW updates only the word-embedding rows that ever had a gradient, exactly dense AdamW "
+             "where that holds (no weight decay, an embedding not tied to an output layer), dense otherwise; "
+             "dense: always the whole matrix (default: %(default)s)")
     add("--dataloader_num_workers", type=int, default=0, help="(default: %(default)s = load in the main process)")
     return parser
 

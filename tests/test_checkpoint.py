@@ -254,13 +254,13 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(tiny_bert, topic_
     size = lambda folder: sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     best, last = size(full[0] / "best"), size(full[0] / "last")
     disk = tmp_path / "disk"
-    mount(disk, f"size={best + last + best // 2 + 64 * 1024}")  # one last/ (best/ is hard links to it), half a new one
+    mount(disk, f"size={last + best // 2 + 64 * 1024}")  # one best/ and last/ (its weights linked), half a new best/
     try:
         out = disk / "out"
         with pytest.raises(SystemExit) as e:  # during training: progress bars come before the line
             train.main(list(map(str, argv(tiny_bert, topic_data, out))))
         line = capfd.readouterr().err.splitlines()[-1]
-        assert e.value.code == 2 and line == (f"error: cannot save {out / 'last'}: No space left on device; "
+        assert e.value.code == 2 and line == (f"error: cannot save {out / 'best'}: No space left on device; "
                                               "best/ keeps step 3 and last/ keeps step 3"), line
         assert not [p.name for p in out.iterdir() if p.name.endswith((".tmp", ".old"))]
         from model import Model
@@ -289,8 +289,8 @@ def test_accelerate_launch_quiet_keeps_the_error_to_one_line(tiny_bert, topic_da
     assert lines == ["error: --per_device_train_batch_size 0: expected a whole number of at least 1"], done.stderr
 
 
-def test_best_is_linked_from_last_when_they_are_the_same_step(full):
-    """best/ of the same step as last/ shares its files (the weights are written once) and holds no resume state."""
+def test_last_is_linked_from_best_when_they_are_the_same_step(full):
+    """last/ of the same step as best/ shares its files (the weights are written once) and adds the resume state."""
     best, last = full[0] / "best", full[0] / "last"
     assert json.loads((best / "training_state.json").read_text())["completed_steps"] == \
         json.loads((last / "training_state.json").read_text())["completed_steps"]

@@ -243,8 +243,9 @@ class Run:
         total, count = self.state["epoch_loss"]
         self.log.summarise_epoch(epoch, total / count)
 
-    def evaluate(self, epoch, eval_dataloader, evaluate, eval_keys):
-        """Metrics on the eval set; updates best and patience. Returns (metrics, whether best/ is to be saved)."""
+    def evaluate(self, epoch, eval_dataloader, evaluate, eval_keys, on_best):
+        """Metrics on the eval set; updates best and patience; hands a new best's metrics and arrays to on_best.
+        Returns (metrics, whether best/ is to be saved)."""
         if eval_dataloader is None:
             return {}, True
         with self.log.timed("evaluate"):
@@ -258,6 +259,8 @@ class Run:
         self.state["evals_without_gain"] = 0 if gain else self.state["evals_without_gain"] + 1
         if gain:
             self.state.update(best_metric=value, best_step=self.step)
+            if on_best is not None:
+                on_best(metrics, arrays)
         return metrics, gain
 
     def save(self, metrics, best):
@@ -333,10 +336,12 @@ def _prepare(args, accelerator, model, train_dataset, eval_dataset, collate_fn, 
 
 
 def train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, collate_fn, *, evaluate=None,
-          compute_loss=None, eval_collate_fn=None, eval_keys=("logits",)):
+          compute_loss=None, eval_collate_fn=None, eval_keys=("logits",), on_best=None):
     """Train; evaluate every --eval_steps (or epoch); keep best/ and last/. Returns best/'s metrics.
     evaluate(arrays) -> dict turns predict()'s gathered arrays into task metrics; compute_loss(model, batch)
-    -> loss or (loss, {name: term}) replaces model(**batch).loss."""
+    -> loss or (loss, {name: term}) replaces model(**batch).loss; on_best(metrics, arrays) receives each new best
+    evaluation (a script that needs best/'s predictions on the eval set then need not predict them again; after
+    a resume, a best from before it is not handed over)."""
     model, optimizer, train_dataloader, eval_dataloader, sampler, batches = _prepare(
         args, accelerator, model, train_dataset, eval_dataset, collate_fn, eval_collate_fn)
     plan = Plan(args, batches)
@@ -372,7 +377,7 @@ def train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, coll
                 if end_of_epoch or run.done:
                     run.end_epoch(epoch)
                 if eval_now:
-                    run.save(*run.evaluate(epoch, eval_dataloader, evaluate, eval_keys))
+                    run.save(*run.evaluate(epoch, eval_dataloader, evaluate, eval_keys, on_best))
                 if checkpoint_now:
                     run.save_checkpoint()
                 if run.done or run.out_of_patience():

@@ -451,14 +451,16 @@ def main(argv=None):
     eval_datasets = {s: encode(x, tokenizer, args.max_seq_length) for s, x in evals.items()}
     loaders = {s: core.eval_loader(accelerator, d, collator, args) for s, d in eval_datasets.items()}
     evaluate_all = evaluator(args.task_name, accelerator, loaders, positive_id(args.task_name, label2id))
+    best = None
     if args.do_train:
         train_dataset = encode(core.limit(train, args.max_train_samples), tokenizer, args.max_seq_length)
-        model = train_model(args, accelerator, model, tokenizer, collator, train_dataset, eval_datasets.get(""),
-                            evaluate_all)
+        model, best = train_model(args, accelerator, model, tokenizer, collator, train_dataset,
+                                  eval_datasets.get(""), evaluate_all)
     model = accelerator.prepare(model)
     id2code = None if regression else {label2id[name]: code for code, name in labels}
-    dev_arrays = {}
-    results = evaluate_all(model, kept=dev_arrays) if loaders else None  # best/ (or the model as given) on dev
+    dev_arrays = best["arrays"] if best else {}
+    # best/ (or the model as given) on dev: the scores that picked best/, or a pass now
+    results = best["results"] if best else evaluate_all(model, kept=dev_arrays) if loaders else None
     if results is not None:
         accelerator.print(f"eval: {json.dumps(results)}")
         if accelerator.is_main_process:
@@ -559,10 +561,13 @@ def evaluator(task, accelerator, loaders, positive):
 
 
 def train_model(args, accelerator, model, tokenizer, collator, train_dataset, first_eval, evaluate_all):
-    """core.train, best/ picked on the first dev set when there is one; returns best/ loaded."""
+    """core.train, best/ picked on the first dev set when there is one. Returns best/ loaded, and its dev results
+    and arrays from the evaluation that picked it (None after a resume that began later): not predicted twice."""
+    latest, best = {}, {}
     core.train(args, accelerator, model, tokenizer, train_dataset, first_eval, collator,
-               evaluate=(lambda arrays: evaluate_all(model, arrays)) if first_eval else None)
-    return AutoModelForSequenceClassification.from_pretrained(Path(args.output_dir) / "best")
+               evaluate=(lambda arrays: evaluate_all(model, arrays, kept=latest)) if first_eval else None,
+               on_best=lambda metrics, arrays: best.update(results=metrics, arrays=dict(latest)))
+    return AutoModelForSequenceClassification.from_pretrained(Path(args.output_dir) / "best"), best or None
 
 
 def write_dev(out, results, evals, dev_arrays, id2code, say):

@@ -502,10 +502,12 @@ def main(argv=None):
         return score([s["tags"] for s in data[split]], predicted, schemes[split]), predicted
 
     # --- train, keeping best/ by dev F1
+    best_dev = {}  # best/'s dev loss and arrays, from the evaluation that picked it: not predicted twice
     if args.do_train:
         evaluate = (lambda arrays: evaluate_split("dev", arrays)[0]) if "dev" in data else None
         core.train(args, accelerator, model, tokenizer, features["train"], features.get("dev"), collator,
-                   evaluate=evaluate)
+                   evaluate=evaluate, on_best=lambda metrics, arrays: best_dev.update(loss=metrics["loss"],
+                                                                                     arrays=arrays))
         model = AutoModelForTokenClassification.from_pretrained(out / "best")
 
     # --- evaluate best/ (or --model without --do_train): dev with --do_eval, test with --do_predict
@@ -516,8 +518,11 @@ def main(argv=None):
     for split, name, wanted in (("dev", "eval", args.do_eval), ("test", "test", args.do_predict)):
         if split not in data or not wanted:
             continue
-        loss, arrays = core.predict(accelerator, model, core.eval_loader(accelerator, features[split], collator, args),
-                                    desc=f"[best] [{split.upper()}]")
+        if split == "dev" and best_dev:
+            loss, arrays = best_dev["loss"], best_dev["arrays"]
+        else:
+            loss, arrays = core.predict(accelerator, model, core.eval_loader(accelerator, features[split], collator,
+                                                                             args), desc=f"[best] [{split.upper()}]")
         metrics, predicted = evaluate_split(split, arrays)
         results[split] = {"loss": loss, **metrics, "scheme": schemes[split], "scoring": scoring(schemes[split]),
                           "sentences": len(data[split]), "words_cut": cut[split]}

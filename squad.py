@@ -660,18 +660,20 @@ def main(argv=None):
         return score(dev, predictions, args.version_2_with_negative,
                      null_odds if args.version_2_with_negative else None, args.null_score_diff_threshold)
 
-    results = None
+    results, best = None, {}  # best: best/'s dev logits from the evaluation that picked it, not predicted twice
     if train:
         results = core.train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, collator,
-                             evaluate=evaluate if dev else None, eval_keys=("start_logits", "end_logits"))
+                             evaluate=evaluate if dev else None, eval_keys=("start_logits", "end_logits"),
+                             on_best=lambda metrics, arrays: best.update(arrays=arrays))
         model = AutoModelForQuestionAnswering.from_pretrained(out / "best")
     model = accelerator.prepare(model)
     if test:
         results = predict_test(args, accelerator, model, tokenizer, collator, test, test_scored, out)
     if not dev:
         return results
-    _, arrays = core.predict(accelerator, model, core.eval_loader(accelerator, eval_dataset, collator, args),
-                             keys=("start_logits", "end_logits"), desc="[best] [VALID]" if train else "[VALID]")
+    arrays = best.get("arrays") or core.predict(
+        accelerator, model, core.eval_loader(accelerator, eval_dataset, collator, args),
+        keys=("start_logits", "end_logits"), desc="[best] [VALID]" if train else "[VALID]")[1]
     return evaluate_dev(args, accelerator, dev, meta, arrays, out)
 
 

@@ -70,11 +70,9 @@ def metrics(arrays, threshold):
             "exact_match": float((predicted == gold).all(axis=1).mean())}
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    out = Path(args.output_dir)
-
-    # --- checked before anything is written: the files' records and labels, the model's config and tokenizer
+def check_inputs(args):
+    """Everything checked before anything is written: the files' records and labels, the model's config and
+    tokenizer. Returns (config, whether it is a saved Model, labels, an encoder config or None, tokenizer)."""
     text, label = args.text_column_name, args.label_column_name
     # a saved Model's ModelConfig (AutoConfig does not know the template's model_type), or an encoder's config
     config = loading.load_config(args.model_name_or_path, config_class=ModelConfig)
@@ -108,22 +106,65 @@ def main(argv=None):
     if args.max_seq_length is None:  # the default: 128, or what the model takes if less
         args.max_seq_length = min(128, tokenizer.model_max_length)
     flags.check_max_seq_length(args.max_seq_length, config.encoder if saved else (encoder_config or config))
+    return config, saved, labels, encoder_config, tokenizer
+
+
+def load_model(args, config, saved, labels, encoder_config):
+    """A saved Model to train further or evaluate, or a new head on an encoder."""
+    try:
+        if saved:
+            return Model.from_pretrained(args.model_name_or_path)
+        config = ModelConfig.from_encoder(args.model_name_or_path, labels, threshold=args.threshold,
+                                          classifier_dropout=args.classifier_dropout, encoder=encoder_config)
+        return Model.from_encoder(config)
+    except (OSError, ValueError) as e:
+        flags.fail(f"{args.model_name_or_path}: cannot load ({(str(e).splitlines() or [type(e).__name__])[0]})")
+
+
+def write_results(args, accelerator, model, collator, evaluate, threshold, splits, best_dev):
+    """best/ (or the saved model without --do_train) on dev and test: results and predictions written; dev's
+    from the evaluation that picked best/ when core.train handed it over (best_dev), not predicted twice."""
+    out = Path(args.output_dir)
+    model = accelerator.prepare(model)
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+    results_of = {}
+    for name, dataset, on, split in splits:
+        if dataset is None or not on:
+            continue
+        if split == "dev" and best_dev:  # not predicted twice
+            loss, arrays = best_dev["loss"], best_dev["arrays"]
+        else:
+            loss, arrays = core.predict(accelerator, model, core.eval_loader(accelerator, dataset, collator, args),
+                                        desc=f"[best] [{name.upper()}]")
+        results = results_of[split] = {"loss": loss, **evaluate(arrays)}
+        accelerator.print(f"{name}: {json.dumps(results)}")
+        if accelerator.is_main_process:
+            files.write_json(out / f"{name}_results.json", results)
+            id2label = accelerator.unwrap_model(model).config.id2label
+            probs = 1 / (1 + np.exp(-arrays["logits"]))
+            names = lambda row: [id2label[i] for i in np.flatnonzero(row)]
+            if name == "test":
+                rows = ({"labels": names(p > threshold)} for p in probs)
+            else:  # the dev set's gold labels beside the predicted ones
+                rows = ({"gold": names(g > 0.5), "predicted": names(p > threshold)}
+                        for g, p in zip(arrays["labels"], probs))
+            files.write_text(out / f"predictions_{split}.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    return results_of
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out = Path(args.output_dir)
+    config, saved, labels, encoder_config, tokenizer = check_inputs(args)
+    text, label = args.text_column_name, args.label_column_name
     accelerator = core.setup(args, training=args.do_train)
     if not args.do_train:  # an evaluation never replaces earlier results silently (core.setup guards a training run's)
         written = ((args.do_eval, ("eval_results.json", "predictions_dev.jsonl")),
                    (args.do_predict, ("test_results.json", "predictions_test.jsonl")))
         flags.refuse_existing([out / name for on, names in written if on for name in names], args.overwrite_output_dir)
 
-    # --- model
-    try:
-        if saved:
-            model = Model.from_pretrained(args.model_name_or_path)
-        else:
-            config = ModelConfig.from_encoder(args.model_name_or_path, labels, threshold=args.threshold,
-                                              classifier_dropout=args.classifier_dropout, encoder=encoder_config)
-            model = Model.from_encoder(config)
-    except (OSError, ValueError) as e:
-        flags.fail(f"{args.model_name_or_path}: cannot load ({(str(e).splitlines() or [type(e).__name__])[0]})")
+    model = load_model(args, config, saved, labels, encoder_config)
 
     # --- data
     label2id = model.config.label2id
@@ -140,36 +181,14 @@ def main(argv=None):
     evaluate = lambda arrays: metrics(arrays, threshold)
 
     # --- train
-    best = None
+    best, best_dev = None, {}  # best_dev: best/'s dev loss and arrays from the evaluation that picked it
     if args.do_train:
         best = core.train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, collator,
-                          evaluate=evaluate)
+                          evaluate=evaluate, on_best=lambda m, arrays: best_dev.update(loss=m["loss"], arrays=arrays))
         model = Model.from_pretrained(out / "best")
 
-    # --- evaluate best/ (or the saved model without --do_train) on dev and test, write the predictions
-    model = accelerator.prepare(model)
-    if accelerator.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-    results_of = {}
-    for name, dataset, on, split in (("eval", eval_dataset, args.do_eval, "dev"),
-                                     ("test", test_dataset, args.do_predict, "test")):
-        if dataset is None or not on:
-            continue
-        loss, arrays = core.predict(accelerator, model, core.eval_loader(accelerator, dataset, collator, args),
-                                    desc=f"[best] [{name.upper()}]")
-        results = results_of[split] = {"loss": loss, **evaluate(arrays)}
-        accelerator.print(f"{name}: {json.dumps(results)}")
-        if accelerator.is_main_process:
-            files.write_json(out / f"{name}_results.json", results)
-            id2label = accelerator.unwrap_model(model).config.id2label
-            probs = 1 / (1 + np.exp(-arrays["logits"]))
-            names = lambda row: [id2label[i] for i in np.flatnonzero(row)]
-            if name == "test":
-                rows = ({"labels": names(p > threshold)} for p in probs)
-            else:  # the dev set's gold labels beside the predicted ones
-                rows = ({"gold": names(g > 0.5), "predicted": names(p > threshold)}
-                        for g, p in zip(arrays["labels"], probs))
-            files.write_text(out / f"predictions_{split}.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    splits = (("eval", eval_dataset, args.do_eval, "dev"), ("test", test_dataset, args.do_predict, "test"))
+    results_of = write_results(args, accelerator, model, collator, evaluate, threshold, splits, best_dev)
     return best if args.do_train else results_of
 
 

@@ -79,8 +79,9 @@ CASES = [
     ("dropout-one", {}, [*BASE, "--classifier_dropout", "1"], ["--classifier_dropout 1.0: expected a probability"]),
     ("dropout-negative", {}, [*BASE, "--classifier_dropout", "-0.1"], ["--classifier_dropout -0.1"]),
     ("no-model", {}, [*BASE, "--model", ""], ["--model_name_or_path is required"]),
+    # no training file: the validation file alone means "evaluate the model as it is", and an encoder has no head
     ("no-train-file", {}, ["--validation_file", "{data}/valid.jsonl"],
-     ["the following arguments are required: --train_file"]),
+     ["an encoder with no trained head; without --do_train, expected a model this script saved"]),
 ]
 EARLY_STOP = {"no-model", "no-train-file"}  # parse errors: no overwrite variant
 

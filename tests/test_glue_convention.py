@@ -4,6 +4,7 @@ predictions_dev.tsv beside the gold labels, --max_predict_samples, and what a tr
 data prints."""
 import csv
 import random
+import re
 
 import pytest
 
@@ -89,3 +90,20 @@ def test_glue_folder_with_no_flags_does_all_it_holds(tiny_bert, tmp_path, capsys
                *flags(tiny_bert, tmp_path / "out2", "--max_train_steps", 1)])
     assert "no --do_* flag: do_train, do_eval (as" in capsys.readouterr().out
     assert not (tmp_path / "out2" / "STS-B.tsv").exists()
+
+
+def test_best_dev_results_are_reused_and_equal_a_fresh_evaluation(tiny_bert, tmp_path, capsys):
+    """After training, best/'s dev results and predictions come from the evaluation that picked it (no second pass
+    over dev): they equal evaluating the saved best/ afresh, and only the test set is predicted after training."""
+    import json
+    train, dev = (mrpc_csv(tmp_path / f"{s}.csv", n, i) for i, (s, n) in enumerate((("train", 48), ("dev", 16))))
+    out, fresh = tmp_path / "out", tmp_path / "fresh"
+    glue.main(["--train_file", str(train), "--validation_file", str(dev), "--num_train_epochs", "2",
+               *flags(tiny_bert, out)])
+    bars = re.findall(r"(\[Epoch \d+\] )?\[VALID\]", capsys.readouterr().err)  # predict()'s progress bars
+    assert bars and all(bars), "dev predicted again after training"
+    glue.main(["--do_eval", "--validation_file", str(dev), *flags(out / "best", fresh)])
+    again = json.loads((fresh / "eval_results.json").read_text())
+    reused = json.loads((out / "eval_results.json").read_text())
+    assert reused.keys() == again.keys() and all(reused[k] == pytest.approx(again[k], abs=1e-6) for k in reused)
+    assert (out / "predictions_dev.tsv").read_text() == (fresh / "predictions_dev.tsv").read_text()

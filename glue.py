@@ -72,6 +72,9 @@ NOTICED = set()  # the inferred (text columns, label) already printed: once per 
 
 # --- the interface for other scripts (probe.py): TASKS (a Task per GLUE task), examples(), label_codes(),
 # positive_id() and compute_metrics(). Other scripts use only these names; everything else here may change.
+INTERFACE = ("TASKS", "examples", "label_codes", "positive_id", "compute_metrics")
+
+
 def examples(args):
     """The labelled splits, read and checked as glue.py reads them: {"train": [...], "dev": [...]}, MNLI also
     "dev_mm" (its mismatched dev set). An example is {"where": "file:line" (for error messages), "texts": [one or two

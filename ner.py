@@ -53,6 +53,9 @@ NOTICED = set()  # the inferred (text, label) columns already printed in this ru
 
 # --- the interface for other scripts (probe.py): examples(), label_list(), check_tags(), encode() and score().
 # Other scripts use only these names; everything else here may change.
+INTERFACE = ("examples", "label_list", "check_tags", "encode", "score")
+
+
 def examples(args):
     """Every split given, read and checked as ner.py reads it: {"train", "dev", "test": sentences}, from
     args.dataset_name (with dataset_config_name) or args.train_file/validation_file/test_file; the columns from

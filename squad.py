@@ -45,6 +45,9 @@ import loading
 
 # --- the interface for other scripts (probe.py): examples(), encode(), best_answers() and score().
 # Other scripts use only these names; everything else here may change.
+INTERFACE = ("examples", "encode", "best_answers", "score", "answer")
+
+
 def examples(args):
     """The questions of every split given, read and checked as squad.py reads them: {"train": [...], "validation":
     [...]} from args.dataset_name (with dataset_config_name) or args.train_file/validation_file. A question is

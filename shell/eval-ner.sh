@@ -20,7 +20,8 @@ need_file "$DATA_DIR/dev.txt" "CoNLL-2003 dev file" "set DATA_DIR"
 need_file "$DATA_DIR/test.txt" "CoNLL-2003 test file" "set DATA_DIR"
 
 run python ner.py \
-  --do_eval `# evaluate CHECKPOINT as it is (default: train)` \
+  --do_eval `# evaluate CHECKPOINT as it is on dev (no --do_train: no training)` \
+  --do_predict `# and score the test set` \
   --model_name_or_path "$CHECKPOINT" \
   --validation_file "$DATA_DIR/dev.txt" \
   --test_file "$DATA_DIR/test.txt" \

@@ -151,3 +151,24 @@ def test_scripts_old_spellings_are_aliases(name, old, new, value, monkeypatch):
     monkeypatch.setattr(flags._Renamed, "told", set())
     raw = ",".join(value) if isinstance(value, tuple) else value
     assert getattr(parser.parse_args([old, raw]), new[2:]) == value == getattr(parser.parse_args([new, raw]), new[2:])
+
+
+def test_no_script_leans_on_another_scripts_internals():
+    """A task script imports no other task script, except probe.py, which reads ner, glue and squad through the
+    names each declares in INTERFACE (renaming anything else there must not break it); each declared name exists."""
+    import ast
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    for name in SCRIPTS:
+        tree = ast.parse((root / f"{name}.py").read_text())
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names} | \
+            {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        others = imported & set(SCRIPTS) - {name}
+        assert others <= ({"ner", "glue", "squad"} if name == "probe" else set()), (name, others)
+        if name == "probe":
+            for other in others:
+                used = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+                        and isinstance(n.value, ast.Name) and n.value.id == other}
+                declared = importlib.import_module(other).INTERFACE
+                assert used and used <= set(declared), (other, used - set(declared))
+                assert all(hasattr(importlib.import_module(other), d) for d in declared), other

@@ -62,11 +62,15 @@ def main():
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--vocab_size", type=int, default=None, help="a larger matrix (e.g. XLM-R's 250002 x 768), fed "
+                        "the same ids: a stand-in for a multilingual model's (default: the tokenizer's)")
+    parser.add_argument("--hidden_size", type=int, default=None, help="(default: the model's)")
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
     batches, vocab = batches_of_ids(args)
     from transformers import AutoConfig
-    hidden = AutoConfig.from_pretrained(model_dir(args)).hidden_size
+    hidden = args.hidden_size or AutoConfig.from_pretrained(model_dir(args)).hidden_size
+    vocab = args.vocab_size or vocab
     results, final = {"dense": [], "rows": []}, {}
     for _ in range(args.rounds):  # alternating, so a busy moment hits both sides
         for side in ("dense", "rows"):

@@ -85,12 +85,14 @@ def config_for(args, config_class=None):
     model's weights are still checked)."""
     if not getattr(args, "config_name", None):
         return load_config(args.model_name_or_path, config_class=config_class)
+    from transformers import AutoConfig
+
     check_model_files(args.model_name_or_path)
-    check_exists(args.config_name, "--config_name", "a config folder")
-    if not Path(args.config_name).expanduser().is_dir() and check_exists(args.config_name, "--config_name"):
+    if check_exists(args.config_name, "--config_name", "a config folder") and \
+            not Path(args.config_name).expanduser().is_dir():
         flags.fail(f"--config_name {args.config_name}: a file; expected a config folder or a hub name")
     try:
-        return (config_class or __import__("transformers").AutoConfig).from_pretrained(args.config_name)
+        return (config_class or AutoConfig).from_pretrained(args.config_name)
     except Exception as e:  # noqa: BLE001 (as load_config)
         flags.fail(f"--config_name {args.config_name}: cannot load its config ({first_line(e)})")
 

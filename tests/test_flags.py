@@ -172,3 +172,22 @@ def test_no_script_leans_on_another_scripts_internals():
                 declared = importlib.import_module(other).INTERFACE
                 assert used and used <= set(declared), (other, used - set(declared))
                 assert all(hasattr(importlib.import_module(other), d) for d in declared), other
+
+
+def test_config_and_tokenizer_names_are_taken_and_checked(tiny_bert, capsys):
+    """--config_name/--tokenizer_name (glue.py, squad.py): the named config and tokenizer are the ones loaded; a
+    config file instead of a folder, or a missing folder, is one line."""
+    import types
+
+    import loading
+    args = types.SimpleNamespace(model_name_or_path=str(tiny_bert), config_name=None, tokenizer_name=None)
+    assert loading.config_for(args).vocab_size == loading.load_config(str(tiny_bert)).vocab_size
+    args.config_name, args.tokenizer_name = str(tiny_bert), str(tiny_bert)
+    assert loading.config_for(args).model_type == "bert" and len(loading.tokenizer_for(args)) > 10
+    for name, needle in ((str(tiny_bert / "config.json"), "a file; expected a config folder"),
+                         (str(tiny_bert / "nope"), "no such folder")):
+        args.config_name = name
+        with pytest.raises(SystemExit) as e:
+            loading.config_for(args)
+        err = capsys.readouterr().err.strip()
+        assert e.value.code == 2 and err.startswith(f"error: --config_name {name}: ") and needle in err, err

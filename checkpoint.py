@@ -266,10 +266,10 @@ def _load_schedule(accelerator, lr_scheduler, state):
 
 def save(accelerator, model, tokenizer, path, state, args, optimizer=None, lr_scheduler=None, like=None):
     """A save_pretrained folder (+ with an optimizer, the resume state and a manifest) written whole or not at all:
-    save_folder. like: a folder just saved from the same model and state (best/ of the same step as last/), whose
-    files are hard-linked instead of written again (the weights written once; every file is replaced whole, never
-    changed in place, so a link never sees a later save; copies where a disk has no links). A disk that is full or
-    read-only raises SaveError; path keeps what it had."""
+    save_folder. like: a folder just saved from the same model and state (best/ for last/; last/, resume state
+    included, for a checkpoint-STEP/ of its step), whose files are hard-linked instead of written again (every file
+    is replaced whole, never changed in place, so a link never sees a later save; copies where a disk has no links).
+    A disk that is full or read-only raises SaveError; path keeps what it had."""
     # sharded (FSDP, DeepSpeed): every process gathers the weights; only the main process writes them, so no
     # process lists a folder that another is about to rename
     state_dict = accelerator.get_state_dict(model) if sharded(accelerator) and like is None else None

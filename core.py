@@ -78,8 +78,8 @@ def eval_loader(accelerator, dataset, collate_fn, args):
 
 
 def predict(accelerator, model, dataloader, keys=("logits",), desc="[VALID]"):
-    """One pass without gradients, the model left in the mode it was in. Returns (mean loss or None, {key: array, "labels": array}) gathered
-    over processes in dataset order; variable lengths (dim 1) are padded with -100."""
+    """One pass without gradients, the model left in its mode. Returns (mean loss or None, {key: array, "labels":
+    array}) gathered over processes in dataset order; variable lengths (dim 1) are padded with -100."""
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros(2, device=accelerator.device)  # sum of batch loss x real examples, real examples
@@ -148,7 +148,7 @@ class Run:
         # the first step with a non-finite loss, found without a sync; the loss summed since the last log
         self.first_bad = torch.tensor(-1, device=accelerator.device)
         self.running, self.count, self.terms = torch.zeros((), device=accelerator.device), 0, {}
-        self.replacing = False
+        self.replacing, self.last_saved = False, None
 
     @property
     def step(self):
@@ -228,7 +228,8 @@ class Run:
         bad = self.accelerator.gather(self.first_bad.view(1))  # note: syncs, once per log
         if (bad >= 0).any():
             bar.close()
-            raise SystemExit(f"error: loss is not finite at step {bad[bad >= 0].min().item()}; stopping: {checkpoint.kept(self.out, self.replacing)}")
+            kept = checkpoint.kept(self.out, self.replacing)
+            raise SystemExit(f"error: loss is not finite at step {bad[bad >= 0].min().item()}; stopping: {kept}")
         mean = lambda total: self.accelerator.reduce(total, "mean").item() / self.count
         entry = {"loss": mean(self.running), "lr": self.lr_scheduler.get_last_lr()[0], "epoch": epoch,
                  **{k: mean(v) for k, v in self.terms.items()}}
@@ -240,8 +241,7 @@ class Run:
         self.count, self.terms = 0, {}
 
     def end_epoch(self, epoch):
-        total, count = self.state["epoch_loss"]
-        self.log.summarise_epoch(epoch, total / count)
+        self.log.summarise_epoch(epoch, self.state["epoch_loss"][0] / self.state["epoch_loss"][1])
 
     def evaluate(self, epoch, eval_dataloader, evaluate, eval_keys, on_best):
         """Metrics on the eval set; updates best and patience; hands a new best's metrics and arrays to on_best.
@@ -264,13 +264,13 @@ class Run:
         return metrics, gain
 
     def save(self, metrics, best):
-        """best/ (when it gained), last/ with the resume state (best/'s files linked), training_state.json; an
-        earlier run set aside goes."""
+        """best/ (when it gained), last/ with the resume state (best/'s files linked), training_state.json."""
         self.state["metrics"] = metrics
         snapshot = {"args": vars(self.args), **self.state}
         if best:  # best/ first: a kill between the two leaves last/ naming a best/ that holds its step
             self._save(self.out / "best", snapshot)
         self._save(self.out / "last", snapshot, with_state=True, like=self.out / "best" if best else None)
+        self.last_saved = self.step
         if self.main:
             write_json(self.out / "training_state.json", snapshot)
             if self.replacing:  # this run has its first checkpoint: the earlier one goes
@@ -279,7 +279,8 @@ class Run:
 
     def save_checkpoint(self):
         """output_dir/checkpoint-STEP/, a folder like last/; the oldest beyond --save_total_limit removed."""
-        self._save(self.out / f"checkpoint-{self.step}", {"args": vars(self.args), **self.state}, with_state=True)
+        last = self.out / "last" if self.last_saved == self.step else None  # the same folder: its files linked
+        self._save(self.out / f"checkpoint-{self.step}", {"args": vars(self.args), **self.state}, not last, last)
         kept = sorted(self.out.glob("checkpoint-*[0-9]"), key=lambda p: int(p.name.split("-")[1]))
         for old in kept[:-self.args.save_total_limit] if self.main and self.args.save_total_limit else []:
             shutil.rmtree(old)

@@ -24,7 +24,7 @@ class AdamW(torch.optim.AdamW):
 
     def __init__(self, groups, **kwargs):
         super().__init__(groups, **kwargs)
-        self._touched, self._seen, self._steps = {}, {}, 0
+        self._touched, self._seen, self._hooks, self._steps = {}, {}, {}, 0
 
     def watch(self, embedding):
         """Record the ids the embedding layer sees while training: the rows its weight will have a gradient in."""
@@ -34,7 +34,7 @@ class AdamW(torch.optim.AdamW):
         def hook(module, inputs):
             if module.training and torch.is_grad_enabled():
                 seen[inputs[0].reshape(-1)] = True
-        return embedding.register_forward_pre_hook(hook)
+        self._hooks[embedding.weight] = embedding.register_forward_pre_hook(hook)
 
     def load_state_dict(self, state_dict):
         super().load_state_dict(state_dict)
@@ -71,11 +71,18 @@ class AdamW(torch.optim.AdamW):
         if self._steps % self.check_every == 0 and (grad.ne(0).any(dim=1) & ~touched).any():
             print("warning: the word embeddings have a gradient outside the token ids they saw (the model reads "
                   "them elsewhere): dense AdamW from here on; --embedding_updates dense for an exact run", flush=True)
-            group["rows"] = False
-            return None
+            return self._dense_from_now(group, p)
         index = touched.nonzero().squeeze(1)
-        # gathering and scattering a row costs about what the fused kernel spends on ten (bench/embedding_rows.py)
-        return index if len(index) <= self.MOST * p.shape[0] else None
+        # gathering and scattering a row costs about what the fused kernel spends on ten (bench/embedding_rows.py);
+        # the touched rows only grow, so past MOST the matrix stays with torch's dense step
+        return index if len(index) <= self.MOST * p.shape[0] else self._dense_from_now(group, p)
+
+    def _dense_from_now(self, group, p):
+        """The group goes to torch's own step (the same kernel over the whole matrix); no more ids to record."""
+        group["rows"] = False
+        if p in self._hooks:
+            self._hooks.pop(p).remove()
+        return None
 
     def _step_rows(self, group, p, grad):
         state = self.state[p]

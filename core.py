@@ -59,8 +59,6 @@ def setup(args, training=True):
     if args.resume_from_checkpoint not in (None, "auto") and not Path(args.resume_from_checkpoint).is_dir():
         fail(f"--resume_from_checkpoint {args.resume_from_checkpoint}: no such folder")
     hf_logging.disable_progress_bar()  # no "Writing model shards" bar at every save
-    if training and accelerator.device.type == "cpu":
-        optim.keep_freed_memory()
     set_seed(args.seed)
     return accelerator
 

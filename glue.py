@@ -30,8 +30,6 @@ from pathlib import Path
 from typing import NamedTuple, Optional
 
 import numpy as np
-from scipy.stats import pearsonr, spearmanr
-from sklearn.metrics import f1_score, matthews_corrcoef
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding
 
 import core
@@ -353,6 +351,9 @@ def is_regression(examples):
 # --- metrics
 def compute_metrics(task, logits, labels, positive=1):
     """GLUE's metrics from logits (one column: a regression) and gold label ids (or scores)."""
+    # imported here: scipy.stats and sklearn.metrics take 1.6 s to import, which accuracy alone does not need
+    from scipy.stats import pearsonr, spearmanr
+    from sklearn.metrics import f1_score, matthews_corrcoef
     if logits.shape[-1] == 1:
         predictions = logits.squeeze(-1)
         # constant predictions: no correlation (0, where scipy warns and gives NaN, which no best/ can beat)

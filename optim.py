@@ -1,7 +1,4 @@
-"""The optimizer core.train steps, and the allocator setting that keeps a CPU step's large tensors cheap. Knows the
-shared flags and the model's parameters; no task, no loop."""
-import ctypes
-
+"""The optimizer core.train steps. Knows the shared flags and the model's parameters; no task, no loop."""
 import torch
 from accelerate.utils import DistributedType
 
@@ -133,16 +130,3 @@ def adamw(args, accelerator, model):
     if embedding is not None:
         optimizer.watch(embedding)
     return optimizer
-
-
-def keep_freed_memory():
-    """glibc returns every freed block over 32 MB to the kernel at once, and a CPU training step frees and
-    allocates the same large tensors each time (the dense word-embedding gradient alone is vocab x hidden):
-    each step then pays a page fault per 4 KiB to get them back, ~8% of a MiniLM step (bench/). Serve large
-    blocks from the heap and keep freed memory for reuse (glibc only; elsewhere nothing changes)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    libc.mallopt(-4, 0)  # M_MMAP_MAX = 0: no mmap'ed blocks (glibc still falls back to mmap if the heap cannot grow)
-    libc.mallopt(-1, 2 ** 31 - 1)  # M_TRIM_THRESHOLD: do not give the top of the heap back

@@ -155,6 +155,14 @@ def matmul_peak(seconds):
     return peaks
 
 
+def announce(peak, stats, unit, more=""):
+    """The line a benchmark starts with: the matmul peaks measured, the model's size, the data's mean length."""
+    print(f"peak matmul: fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, bf16 "
+          f"{peak['bf16'] / 1e9 if peak['bf16'] else 0:.0f} GFLOP/s (0: emulated, not measured); "
+          f"{stats['non_embedding_parameters'] / 1e6:.1f}M non-embedding parameters, "
+          f"{stats['mean_tokens']:.1f} tokens per {unit}{more}", flush=True)
+
+
 def model_stats(path, train_tsv):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -187,10 +195,7 @@ def main(argv=None):
     path = model_dir(args)
     stats = model_stats(path, data / "train.tsv")
     peak = matmul_peak(args.peak_seconds)
-    print(f"peak matmul: fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, bf16 "
-          f"{peak['bf16'] / 1e9 if peak['bf16'] else 0:.0f} GFLOP/s (0: emulated, not measured); "
-          f"{stats['non_embedding_parameters'] / 1e6:.1f}M non-embedding parameters, "
-          f"{stats['mean_tokens']:.1f} tokens per example", flush=True)
+    announce(peak, stats, "example")
 
     runs = []
     for round_ in range(args.rounds):

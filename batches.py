@@ -20,8 +20,13 @@ class EpochSampler(torch.utils.data.Sampler):
         order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
         if self.lengths is not None:
             mega = 50 * self.group_size
-            order = [i for k in range(0, self.n, mega)
-                     for i in sorted(order[k:k + mega], key=self.lengths.__getitem__, reverse=True)]
+            groups = [sorted(order[k:k + mega], key=self.lengths.__getitem__, reverse=True)
+                      for k in range(0, self.n, mega)]
+            # the mega-batch holding the longest example first: the largest batch is allocated while memory is
+            # still unfragmented, so later, smaller batches reuse it (later, it would grow the heap)
+            top = max(range(len(groups)), key=lambda g: self.lengths[groups[g][0]])
+            groups[0], groups[top] = groups[top], groups[0]
+            order = [i for g in groups for i in g]
         return iter(order)
 
 

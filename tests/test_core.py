@@ -248,6 +248,10 @@ def test_epoch_sampler_is_seeded_and_groups_lengths():
     assert sorted(grouped) == list(range(400))
     padded = lambda order: sum(max(lengths[i] for i in order[k:k + 8]) * 8 for k in range(0, 400, 8))
     assert padded(list(grouped)) < 0.75 * padded(list(plain))
+    small = batches.EpochSampler(400, 7, lengths, group_size=2)  # 4 mega-batches of 100
+    for epoch in range(4):  # the longest example in the first batch: the largest allocation while memory is fresh
+        small.set_epoch(epoch)
+        assert lengths[next(iter(small))] == max(lengths)
 
 
 def test_streamed_training_set_restarts_until_max_steps(tiny_bert, topic_data, tmp_path):

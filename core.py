@@ -26,7 +26,7 @@ import flags
 import optim
 from files import write_json
 from flags import fail
-from inference import eval_loader, predict  # noqa: F401 (the scripts call core.eval_loader, core.predict)
+from inference import eval_loader, predict  # also the scripts' core.eval_loader, core.predict
 from runlog import Log
 
 hf_logging.set_verbosity_error()  # quiet by default: no load-report tables or per-save notices on stderr

@@ -60,6 +60,7 @@ def predict(accelerator, model, dataloader, keys=("logits",), desc="[VALID]"):
         arrays[k] = np.concatenate(parts)
     order = getattr(dataloader, "dataset_order", None)
     if order is not None:  # batches came longest first: back to dataset order
-        arrays = {k: a[np.argsort(order, kind="stable")] for k, a in arrays.items()}
+        inverse = np.argsort(order)
+        arrays = {k: a[inverse] for k, a in arrays.items()}
     total, count = accelerator.reduce(loss_sum, "sum").tolist()
     return (total / count if has_loss else None), arrays

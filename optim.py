@@ -86,10 +86,11 @@ class AdamW(torch.optim.AdamW):
     def _clear(self, p):
         """The kept gradient matrix zero again (only its rows written), and the parameter's gradient."""
         buffer, written = self._buffer[p], self._written[p]
-        if any(rows is None for rows in written):
+        if any(rows is None for rows in written):  # a dense gradient was added
             buffer.zero_()
-        for rows in written if all(rows is not None for rows in written) else []:
-            buffer.index_fill_(0, rows, 0)
+        else:
+            for rows in written:
+                buffer.index_fill_(0, rows, 0)
         written.clear()
         p.grad = buffer
 

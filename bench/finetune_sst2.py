@@ -70,6 +70,16 @@ def write_tsv(path, header, rows):
         w.writerows(rows)
 
 
+def sample_data(data_dir, train_samples, sample_seed, work):
+    """work/data/: a seeded sample of data_dir's train.tsv and its whole dev.tsv; returns the folder."""
+    data = work / "data"
+    data.mkdir()
+    header, rows = read_tsv(Path(data_dir) / "train.tsv")
+    write_tsv(data / "train.tsv", header, random.Random(sample_seed).sample(rows, train_samples))
+    shutil.copy(Path(data_dir) / "dev.tsv", data / "dev.tsv")
+    return data
+
+
 # --- children: one setting each, results into WORK/result.json
 COMMON = dict(batch=32, lr=5e-5, epochs=1, max_seq_length=128, seed=42)
 
@@ -186,12 +196,7 @@ def main(argv=None):
     import transformers
     settings = args.settings.split(",")
     work = Path(tempfile.mkdtemp(prefix="finetune_sst2_"))
-    data = work / "data"
-    data.mkdir()
-    header, rows = read_tsv(Path(args.data_dir) / "train.tsv")
-    sample = random.Random(args.sample_seed).sample(rows, args.train_samples)
-    write_tsv(data / "train.tsv", header, sample)
-    shutil.copy(Path(args.data_dir) / "dev.tsv", data / "dev.tsv")
+    data = sample_data(args.data_dir, args.train_samples, args.sample_seed, work)
     path = model_dir(args)
     stats = model_stats(path, data / "train.tsv")
     peak = matmul_peak(args.peak_seconds)

@@ -13,7 +13,6 @@ math, and 1 / (share + required elementwise share) is the tighter bound.
 import argparse
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, save  # noqa: E402
-from finetune_sst2 import ROOT, read_tsv, write_tsv  # noqa: E402
+from finetune_sst2 import ROOT, sample_data  # noqa: E402
 
 GROUPS = {
     "matrix products": ("aten::mm", "aten::addmm", "aten::bmm"),
@@ -75,11 +74,7 @@ def main(argv=None):
         return child(args)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     work = Path(tempfile.mkdtemp(prefix="profile_step_"))
-    data = work / "data"
-    data.mkdir()
-    header, rows = read_tsv(Path(args.data_dir) / "train.tsv")
-    write_tsv(data / "train.tsv", header, random.Random(0).sample(rows, args.train_samples))
-    shutil.copy(Path(args.data_dir) / "dev.tsv", data / "dev.tsv")
+    data = sample_data(args.data_dir, args.train_samples, 0, work)  # finetune_sst2.py's default sample
     sides = {}
     for side in SIDES:
         run_dir = work / side

@@ -1,7 +1,7 @@
 """optim.AdamW's row-wise word-embedding updates against torch's dense fused AdamW: bit for bit, through clipping,
 gradient accumulation, a state saved and loaded mid-run (a resume), the switch to a dense call once most rows were
-touched, and a model that reads the matrix outside its embedding layer (caught, then dense; equal to rounding). And the cases where
-the row-wise path must not be used: weight decay, a tied output layer (a masked LM)."""
+touched, and a model that reads the matrix outside its embedding layer (caught, then dense; equal to rounding). And
+the cases where the row-wise path must not be used: weight decay, a tied output layer (a masked LM)."""
 import copy
 import types
 

@@ -5,8 +5,11 @@ model, datasets, a collator and, optionally, evaluate() and compute_loss():
     best = core.train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, collate_fn, evaluate=...)
 then core.predict(...) for its own evaluation of best/. Saved folders: checkpoint.py; log.json: runlog.py.
 """
+import ctypes
 import json
 import math
+import os
+import platform
 import shutil
 import sys
 import warnings
@@ -59,8 +62,25 @@ def setup(args, training=True):
     if args.resume_from_checkpoint not in (None, "auto") and not Path(args.resume_from_checkpoint).is_dir():
         fail(f"--resume_from_checkpoint {args.resume_from_checkpoint}: no such folder")
     hf_logging.disable_progress_bar()  # no "Writing model shards" bar at every save
+    if accelerator.device.type == "cpu":
+        return_freed_blocks()
     set_seed(args.seed)
     return accelerator
+
+
+MMAP_THRESHOLD = 4 * 2 ** 20
+
+
+def return_freed_blocks():
+    """A CPU run's peak memory: glibc's malloc serves a block under its mmap threshold from the heap, and raises the
+    threshold to each large block freed (up to 32 MB), so after the first steps most activations live in the heap.
+    Each batch has its own length, hence its own block sizes, and the holes left between them stay resident: squad.py
+    peaked 400 MB above the Trainer, ner.py 27 MB. A fixed threshold maps every block over 4 MB anew and gives it
+    back when freed, for a few more page faults a step (docs/performance.md). glibc only, and never over the user's
+    own MALLOC_MMAP_THRESHOLD_."""
+    if platform.libc_ver()[0] != "glibc" or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return
+    ctypes.CDLL("libc.so.6").mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD (which also ends its raising)
 
 
 def limit(dataset, n):

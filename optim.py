@@ -1,6 +1,20 @@
 """The optimizer core.train steps. Knows the shared flags and the model's parameters; no task, no loop."""
+import mmap
+
 import torch
 from accelerate.utils import DistributedType
+
+
+def zeros_untouched(like):
+    """Zeros shaped like `like` whose memory becomes resident only where it is written: an anonymous mapping, which
+    the kernel fills with zeros page by page on first write (reading an unwritten page maps the shared zero page).
+    For the word-embedding matrices only rows are written to: the kept gradient and the moments of a row-wise
+    update. torch.zeros_like writes every page, making the whole matrix resident at once. CPU tensors of 1 MB and
+    more; torch.zeros_like otherwise."""
+    size = like.numel() * like.element_size()
+    if like.device.type != "cpu" or size < 2 ** 20:
+        return torch.zeros_like(like)
+    return torch.frombuffer(mmap.mmap(-1, size), dtype=like.dtype).view(like.shape)  # keeps the mapping alive
 
 
 class AdamW(torch.optim.AdamW):
@@ -45,7 +59,7 @@ class AdamW(torch.optim.AdamW):
         of MiniLM's parameters) is never made. Bit for bit the dense gradient: each backward pass's rows are summed
         in the order the dense kernel sums them (index_add_ over its ids), then added to the kept matrix once."""
         p = embedding.weight
-        buffer = self._buffer[p] = torch.zeros_like(p)
+        buffer = self._buffer[p] = zeros_untouched(p)
         written = self._written[p] = []
         self._layers[p], embedding.sparse = embedding, True
         nothing = torch.sparse_coo_tensor(torch.zeros(1, 0, dtype=torch.long, device=p.device),
@@ -147,7 +161,8 @@ class AdamW(torch.optim.AdamW):
         state = self.state[p]
         if not state:
             state.update(step=torch.zeros((), dtype=torch.float32, device=p.device),
-                         exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+                         exp_avg=zeros_untouched(p), exp_avg_sq=zeros_untouched(p))
+            self._touched[p] = torch.zeros(p.shape[0], dtype=torch.bool, device=p.device)  # (no need to read them)
         index = self._rows(group, p, grad)
         state["step"] += 1
         tensors = [p, grad, state["exp_avg"], state["exp_avg_sq"]]

@@ -359,3 +359,46 @@ def test_evaluation_runs_longest_first_and_returns_dataset_order(tiny_bert):
             assert arrays["labels"][i, :n].tolist() == example["labels"] and (arrays["labels"][i, n:] == -100).all()
             assert np.allclose(arrays["logits"][i, :n], plain["logits"][i, :n], atol=1e-5)
     assert batches.longest_first([{"input_ids": [1, 2]}] * 3) is None  # all one length: dataset order
+
+
+FREED = """
+import sys
+import torch
+import core
+if sys.argv[1] == "setting":
+    core.return_freed_blocks()
+page = {page}
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * page
+kept = []
+for _ in range(3):  # glibc's own policy maps the first block and serves the later ones from its heap
+    before = rss()
+    block = torch.ones(4 * 2 ** 20)  # 16 MB, touched
+    del block
+    kept.append(rss() - before)
+print(max(kept[1:]))  # what the later blocks left resident
+"""
+
+
+@pytest.mark.skipif(os.uname().sysname != "Linux" or __import__("platform").libc_ver()[0] != "glibc",
+                    reason="glibc's malloc")
+@pytest.mark.parametrize("user_threshold", [False, True])
+def test_a_cpu_run_gives_freed_large_blocks_back(user_threshold, tmp_path):
+    """core.setup's allocator setting on a CPU: a 16 MB block freed goes back to the system at once, not only the
+    first one (glibc's own threshold rises to it, and later ones stay resident); a user's MALLOC_MMAP_THRESHOLD_
+    is left alone (at 64 MB the heap keeps them)."""
+    import subprocess
+    import sys
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if user_threshold:
+        env["MALLOC_MMAP_THRESHOLD_"] = str(64 * 2 ** 20)
+    script = FREED.format(page=os.sysconf("SC_PAGE_SIZE"))
+    kept = {how: int(subprocess.run([sys.executable, "-c", script, how], env=env, capture_output=True, text=True,
+                                    check=True, cwd=os.path.dirname(core.__file__)).stdout)
+            for how in ("setting", "none")}
+    assert kept["none"] > 8 * 2 ** 20  # glibc's own policy: the block stays in the heap
+    if user_threshold:
+        assert kept["setting"] > 8 * 2 ** 20
+    else:
+        assert kept["setting"] < 2 ** 20

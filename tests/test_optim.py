@@ -134,3 +134,33 @@ def test_the_word_embedding_gradient_is_one_kept_matrix():
     assert embedding.sparse and kept is not None and not kept.any()
     train_steps(model, optimizer, batches(4, 60), accumulation=2)
     assert embedding.weight.grad is kept and not kept.any()
+
+
+def resident_kb(tensor):
+    """Resident memory (kB) of the mapping that holds the tensor's data, from /proc/self/smaps."""
+    address, inside = tensor.data_ptr(), False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            field = line.split()
+            if "-" in field[0] and not field[0].endswith(":"):
+                low, high = (int(x, 16) for x in field[0].split("-"))
+                inside = low <= address < high
+            elif inside and field[0] == "Rss:":
+                return int(field[1])
+    raise AssertionError("no mapping holds the tensor")
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/smaps"), reason="Linux's /proc/self/smaps")
+def test_row_moments_take_memory_only_in_the_rows_written():
+    """A 1.5 MB word-embedding matrix trained on ids under 60: its moments are resident in the pages of those rows
+    only (the rest stays unmapped zeros), and the run is still dense AdamW bit for bit."""
+    rows_model, dense_model = tiny_classifier(vocab=12000), tiny_classifier(vocab=12000)
+    optimizer = optim.adamw(args(), CPU, rows_model)
+    data = batches(4, 60)
+    train_steps(rows_model, optimizer, data)
+    train_steps(dense_model, torch.optim.AdamW(dense_model.parameters(), lr=1e-2, weight_decay=0.0, fused=True), data)
+    assert same(rows_model, dense_model)
+    state = optimizer.state[rows_model.get_input_embeddings().weight]
+    written_kb = 60 * 32 * 4 / 1024
+    for moment in ("exp_avg", "exp_avg_sq"):
+        assert resident_kb(state[moment]) <= written_kb + 8 and state[moment].any()  # + the pages they straddle

@@ -9,7 +9,6 @@ import ctypes
 import json
 import math
 import os
-import platform
 import shutil
 import sys
 import warnings
@@ -78,7 +77,11 @@ def return_freed_blocks():
     peaked 400 MB above the Trainer, ner.py 27 MB. A fixed threshold maps every block over 4 MB anew and gives it
     back when freed, for a few more page faults a step (docs/performance.md). glibc only, and never over the user's
     own MALLOC_MMAP_THRESHOLD_."""
-    if platform.libc_ver()[0] != "glibc" or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+    try:
+        libc = os.confstr("CS_GNU_LIBC_VERSION") or ""  # the C library this process runs on
+    except (AttributeError, ValueError, OSError):  # not glibc's confstr name (macOS, Windows, musl)
+        libc = ""
+    if not libc.startswith("glibc") or "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return
     ctypes.CDLL("libc.so.6").mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD (which also ends its raising)
 

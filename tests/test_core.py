@@ -381,8 +381,7 @@ print(max(kept[1:]))  # what the later blocks left resident
 """
 
 
-@pytest.mark.skipif(os.uname().sysname != "Linux" or __import__("platform").libc_ver()[0] != "glibc",
-                    reason="glibc's malloc")
+@pytest.mark.skipif(not os.confstr_names.get("CS_GNU_LIBC_VERSION"), reason="glibc's malloc")
 @pytest.mark.parametrize("user_threshold", [False, True])
 def test_a_cpu_run_gives_freed_large_blocks_back(user_threshold, tmp_path):
     """core.setup's allocator setting on a CPU: a 16 MB block freed goes back to the system at once, not only the

@@ -5,10 +5,8 @@ model, datasets, a collator and, optionally, evaluate() and compute_loss():
     best = core.train(args, accelerator, model, tokenizer, train_dataset, eval_dataset, collate_fn, evaluate=...)
 then core.predict(...) for its own evaluation of best/. Saved folders: checkpoint.py; log.json: runlog.py.
 """
-import ctypes
 import json
 import math
-import os
 import shutil
 import sys
 import warnings
@@ -25,6 +23,7 @@ from transformers.utils import logging as hf_logging
 import batches
 import checkpoint
 import flags
+import heap
 import optim
 from files import write_json
 from flags import fail
@@ -62,28 +61,9 @@ def setup(args, training=True):
         fail(f"--resume_from_checkpoint {args.resume_from_checkpoint}: no such folder")
     hf_logging.disable_progress_bar()  # no "Writing model shards" bar at every save
     if accelerator.device.type == "cpu":
-        return_freed_blocks()
+        heap.give_back_large_blocks()
     set_seed(args.seed)
     return accelerator
-
-
-MMAP_THRESHOLD = 4 * 2 ** 20
-
-
-def return_freed_blocks():
-    """A CPU run's peak memory: glibc's malloc serves a block under its mmap threshold from the heap, and raises the
-    threshold to each large block freed (up to 32 MB), so after the first steps most activations live in the heap.
-    Each batch has its own length, hence its own block sizes, and the holes left between them stay resident: squad.py
-    peaked 400 MB above the Trainer, ner.py 27 MB. A fixed threshold maps every block over 4 MB anew and gives it
-    back when freed, for a few more page faults a step (docs/performance.md). glibc only, and never over the user's
-    own MALLOC_MMAP_THRESHOLD_."""
-    try:
-        libc = os.confstr("CS_GNU_LIBC_VERSION") or ""  # the C library this process runs on
-    except (AttributeError, ValueError, OSError):  # not glibc's confstr name (macOS, Windows, musl)
-        libc = ""
-    if not libc.startswith("glibc") or "MALLOC_MMAP_THRESHOLD_" in os.environ:
-        return
-    ctypes.CDLL("libc.so.6").mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD (which also ends its raising)
 
 
 def limit(dataset, n):
@@ -121,6 +101,7 @@ class Run:
         self.first_bad = torch.tensor(-1, device=accelerator.device)
         self.running, self.count, self.terms = torch.zeros((), device=accelerator.device), 0, {}
         self.replacing, self.last_saved = False, None
+        self.trim = heap.Trim(accelerator.device)
 
     @property
     def step(self):
@@ -194,6 +175,7 @@ class Run:
             self.lr_scheduler.step()
         self.state["completed_steps"] += 1
         self.done = self.step >= self.plan.max_steps
+        self.trim()
 
     def record(self, epoch, bar):
         """The mean loss since the last record into log.json and the bar; a non-finite loss stops every process."""

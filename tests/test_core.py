@@ -361,16 +361,28 @@ def test_evaluation_runs_longest_first_and_returns_dataset_order(tiny_bert):
     assert batches.longest_first([{"input_ids": [1, 2]}] * 3) is None  # all one length: dataset order
 
 
+
 FREED = """
 import sys
 import torch
-import core
-if sys.argv[1] == "setting":
-    core.return_freed_blocks()
+import heap
 page = {page}
 def rss():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * page
+if sys.argv[1] == "trim":  # a block freed inside the heap, where freeing alone gives nothing back
+    heap.TRIM_EVERY = 0.0  # (core.train waits 5 s between trims)
+    trim = heap.Trim(torch.device("cpu"))
+    before = rss()
+    block = torch.ones(4 * 2 ** 20)
+    pin = torch.ones(1000)  # above it in the heap
+    del block
+    kept = rss() - before
+    trim()
+    print(kept, rss() - before)
+    sys.exit()
+if sys.argv[1] == "setting":
+    heap.give_back_large_blocks()
 kept = []
 for _ in range(3):  # glibc's own policy maps the first block and serves the later ones from its heap
     before = rss()
@@ -379,26 +391,38 @@ for _ in range(3):  # glibc's own policy maps the first block and serves the lat
     kept.append(rss() - before)
 print(max(kept[1:]))  # what the later blocks left resident
 """
+GLIBC = pytest.mark.skipif(not os.confstr_names.get("CS_GNU_LIBC_VERSION"), reason="glibc's malloc")
 
 
-@pytest.mark.skipif(not os.confstr_names.get("CS_GNU_LIBC_VERSION"), reason="glibc's malloc")
-@pytest.mark.parametrize("user_threshold", [False, True])
-def test_a_cpu_run_gives_freed_large_blocks_back(user_threshold, tmp_path):
-    """core.setup's allocator setting on a CPU: a 16 MB block freed goes back to the system at once, not only the
-    first one (glibc's own threshold rises to it, and later ones stay resident); a user's MALLOC_MMAP_THRESHOLD_
-    is left alone (at 64 MB, with no trimming, the heap keeps them)."""
+def freed(how, **env):
     import subprocess
     import sys
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    if user_threshold:
-        env["MALLOC_MMAP_THRESHOLD_"] = str(64 * 2 ** 20)  # heap blocks, and a heap top never trimmed
-        env["MALLOC_TRIM_THRESHOLD_"] = str(2 ** 30)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **env}
     script = FREED.format(page=os.sysconf("SC_PAGE_SIZE"))
-    kept = {how: int(subprocess.run([sys.executable, "-c", script, how], env=env, capture_output=True, text=True,
-                                    check=True, cwd=os.path.dirname(core.__file__)).stdout)
-            for how in ("setting", "none")}
-    assert kept["none"] > 8 * 2 ** 20  # glibc's own policy: the block stays in the heap
+    out = subprocess.run([sys.executable, "-c", script, how], env=env, capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(core.__file__)).stdout
+    return [int(x) for x in out.split()]
+
+
+@GLIBC
+@pytest.mark.parametrize("user_threshold", [False, True])
+def test_a_cpu_run_gives_freed_large_blocks_back(user_threshold):
+    """core.setup's allocator setting on a CPU (heap.give_back_large_blocks): a 16 MB block freed goes back to the
+    system at once, not only the first one (glibc's own threshold rises to it, and later ones stay resident); a
+    user's MALLOC_MMAP_THRESHOLD_ is left alone (at 64 MB, with no trimming, the heap keeps them)."""
+    env = {"MALLOC_MMAP_THRESHOLD_": str(64 * 2 ** 20), "MALLOC_TRIM_THRESHOLD_": str(2 ** 30)} if user_threshold \
+        else {}
+    (with_setting,), (without,) = freed("setting", **env), freed("none", **env)
+    assert without > 8 * 2 ** 20  # glibc's own policy: the block stays in the heap
     if user_threshold:
-        assert kept["setting"] > 8 * 2 ** 20
+        assert with_setting > 8 * 2 ** 20
     else:
-        assert kept["setting"] < 2 ** 20
+        assert with_setting < 2 ** 20
+
+
+@GLIBC
+def test_the_heaps_free_pages_go_back_every_few_seconds_of_training():
+    """heap.Trim, called by core.train after each optimizer step: a block freed inside glibc's heap stays resident
+    until the trim gives its pages back."""
+    kept, after_trim = freed("trim", MALLOC_MMAP_THRESHOLD_=str(64 * 2 ** 20), MALLOC_TRIM_THRESHOLD_=str(2 ** 30))
+    assert kept > 8 * 2 ** 20 and after_trim < 4 * 2 ** 20

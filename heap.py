@@ -1,0 +1,47 @@
+"""A CPU run's peak memory under glibc's malloc: what core.setup and core.train ask of it. Elsewhere (a GPU, another C
+library) nothing here does anything.
+
+glibc serves a block under its mmap threshold from its heap, and raises that threshold to the size of each large
+block freed (up to 32 MB): after the first steps most activations live in the heap. Every batch has its own length,
+so its own block sizes, and the heap keeps what they free: each longer batch raises the memory held for the rest
+of the run, and the next long batch starts from there (squad.py peaked 400 MB over the Trainer, ner.py level with
+it; docs/performance.md). Two settings:
+- give_back_large_blocks(): a fixed 4 MB threshold. Every larger block is mapped anew and given back when freed.
+- Trim: every few seconds of training, the heap's free pages go back to the system (malloc_trim). Right after each
+  step would cost a tenth of a step (the next one pages them in again); every 5 s it costs nothing measurable.
+"""
+import ctypes
+import os
+import time
+
+MMAP_THRESHOLD = 4 * 2 ** 20
+TRIM_EVERY = 5.0  # seconds
+
+
+def glibc():
+    """glibc's functions, or None under another C library (macOS, Windows, musl)."""
+    try:
+        name = os.confstr("CS_GNU_LIBC_VERSION") or ""  # the C library this process runs on
+    except (AttributeError, ValueError, OSError):  # not glibc's confstr name
+        return None
+    return ctypes.CDLL("libc.so.6") if name.startswith("glibc") else None
+
+
+def give_back_large_blocks():
+    """A fixed mmap threshold, unless the user set one (MALLOC_MMAP_THRESHOLD_)."""
+    libc = glibc()
+    if libc is not None and "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        libc.mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD (which also ends its raising)
+
+
+class Trim:
+    """Call after each optimizer step: at most every TRIM_EVERY seconds, the heap's free pages go back."""
+
+    def __init__(self, device):
+        self.libc = glibc() if device.type == "cpu" else None
+        self.last = time.perf_counter()
+
+    def __call__(self):
+        if self.libc is not None and time.perf_counter() - self.last >= TRIM_EVERY:
+            self.libc.malloc_trim(0)
+            self.last = time.perf_counter()

@@ -371,7 +371,7 @@ def rss():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * page
 if sys.argv[1] == "trim":  # a block freed inside the heap, where freeing alone gives nothing back
-    heap.TRIM_EVERY = 0.0  # (core.train waits 5 s between trims)
+    heap.TRIM_EVERY = 0.0  # (core.train waits 10 s between trims)
     trim = heap.Trim(torch.device("cpu"))
     before = rss()
     block = torch.ones(4 * 2 ** 20)

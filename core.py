@@ -33,10 +33,11 @@ from runlog import Log
 hf_logging.set_verbosity_error()  # quiet by default: no load-report tables or per-save notices on stderr
 
 
-def setup(args, training=True):
+def setup(args, training=True, varied_batches=False):
     """Accelerator + seed, after checking the flags and output_dir (training=False: evaluation only, the run there
     is not checked). Finishes or undoes a save that a kill interrupted. Nothing is removed here: an earlier run
-    that --overwrite_output_dir replaces is set aside only when training starts. Call before any expensive work."""
+    that --overwrite_output_dir replaces is set aside only when training starts. Call before any expensive work.
+    varied_batches=True: the batches are padded each to its own length; on a CPU, heap.py's allocator settings."""
     flags.check_args(args)
     if args.mixed_precision == "fp16" and not torch.cuda.is_available():
         fail("--mixed_precision fp16 needs a GPU; use bf16 on CPU")
@@ -60,7 +61,7 @@ def setup(args, training=True):
     if args.resume_from_checkpoint not in (None, "auto") and not Path(args.resume_from_checkpoint).is_dir():
         fail(f"--resume_from_checkpoint {args.resume_from_checkpoint}: no such folder")
     hf_logging.disable_progress_bar()  # no "Writing model shards" bar at every save
-    if accelerator.device.type == "cpu":
+    if varied_batches and accelerator.device.type == "cpu":  # batches padded each to its own length: heap.py
         heap.give_back_large_blocks()
     set_seed(args.seed)
     return accelerator

@@ -448,7 +448,7 @@ def main(argv=None):
     if args.max_seq_length is None:  # the default: 128, or what the model takes if less
         args.max_seq_length = min(128, tokenizer.model_max_length)
     flags.check_max_seq_length(args.max_seq_length, config)
-    accelerator = core.setup(args, training=args.do_train)
+    accelerator = core.setup(args, training=args.do_train, varied_batches=True)
     model = load_model(args, config, label2id, regression)
     collator = DataCollatorWithPadding(tokenizer)
     evals = {s: list(core.limit(x, args.max_eval_samples)) for s, x in evals.items()}

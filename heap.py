@@ -1,15 +1,20 @@
-"""A CPU run's peak memory under glibc's malloc: what core.setup and core.train ask of it. Elsewhere (a GPU, another C
-library) nothing here does anything.
+"""A CPU run's peak memory under glibc's malloc, for a run whose batches are each padded to their own length
+(glue.py, ner.py, squad.py): core.setup(..., varied_batches=True). Elsewhere (a GPU, another C library, a run of
+one batch shape) nothing here does anything.
 
 glibc serves a block under its mmap threshold from its heap, and raises that threshold to the size of each large
-block freed (up to 32 MB): after the first steps most activations live in the heap. Every batch has its own length,
-so its own block sizes, and the heap keeps what they free: each longer batch raises the memory held for the rest
-of the run, and the next long batch starts from there (squad.py peaked 400 MB over the Trainer, ner.py level with
-it; docs/performance.md). Two settings:
-- give_back_large_blocks(): a fixed 4 MB threshold. Every larger block is mapped anew and given back when freed.
-- Trim: every 10 s of training, the heap's free pages go back to the system (malloc_trim). Right after each
-  step would cost a tenth of a step (the next one pages them in again); every 5 s it cost 3% of ner.py's training
-  on CoNLL-2003, for a peak 90 MB lower.
+block freed (up to 32 MB): after the first steps most activations live in the heap. When every batch has its own
+length, so its own block sizes, the heap keeps what they free: each longer batch raises the memory held for the
+rest of the run, and the next long batch starts from there (squad.py peaked 400 MB over the Trainer, which pads
+every batch to 384; ner.py level with it). Two settings:
+- give_back_large_blocks(): a fixed 4 MB threshold. Every larger block is mapped anew and given back when freed,
+  at the price of paging it in again each step: 3% of ner.py's training. Where every batch has one shape (packed
+  MLM pretraining) the heap reuses its blocks exactly, and the threshold would cost 32% of pretrain_mlm.py's speed
+  for nothing; there it is not set.
+- Trim: every 10 s of training, the heap's free pages go back to the system (malloc_trim). Right after each step
+  would cost a tenth of a step (the next one pages them in again); every 5 s it cost 3% of ner.py's training on
+  CoNLL-2003, for a peak 90 MB lower.
+Measured in docs/performance.md.
 """
 import ctypes
 import os
@@ -28,18 +33,24 @@ def glibc():
     return ctypes.CDLL("libc.so.6") if name.startswith("glibc") else None
 
 
+varied_batches = False  # set for the process by give_back_large_blocks(): Trim works only then
+
+
 def give_back_large_blocks():
-    """A fixed mmap threshold, unless the user set one (MALLOC_MMAP_THRESHOLD_)."""
+    """A fixed mmap threshold, unless the user set one (MALLOC_MMAP_THRESHOLD_); and trimming from now on."""
+    global varied_batches
     libc = glibc()
+    varied_batches = libc is not None
     if libc is not None and "MALLOC_MMAP_THRESHOLD_" not in os.environ:
         libc.mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD (which also ends its raising)
 
 
 class Trim:
-    """Call after each optimizer step: at most every TRIM_EVERY seconds, the heap's free pages go back."""
+    """Call after each optimizer step: at most every TRIM_EVERY seconds, the heap's free pages go back (after
+    give_back_large_blocks(), on a CPU)."""
 
     def __init__(self, device):
-        self.libc = glibc() if device.type == "cpu" else None
+        self.libc = glibc() if device.type == "cpu" and varied_batches else None
         self.last = time.perf_counter()
 
     def __call__(self):

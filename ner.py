@@ -486,7 +486,7 @@ def main(argv=None):
         if split in data:
             data[split] = list(core.limit(data[split], n))
 
-    accelerator = core.setup(args, training=args.do_train)
+    accelerator = core.setup(args, training=args.do_train, varied_batches=True)
     if not args.do_train:  # an evaluation never replaces earlier results silently (core.setup guards a training run's)
         results_files = [out / name for split, name in (("dev", "eval_results.json"), ("dev", "predictions_dev.txt"),
                          ("test", "test_results.json"), ("test", "predictions_test.txt")) if split in data]

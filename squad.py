@@ -642,7 +642,7 @@ def main(argv=None):
                               [out / "predictions_test.json"] * bool(test), args.overwrite_output_dir)
     config = loading.config_for(args)
     tokenizer = check_tokenizer(args, config)  # before setup: its checks are cheap
-    accelerator = core.setup(args, training=train is not None)
+    accelerator = core.setup(args, training=train is not None, varied_batches=True)
     try:
         model = AutoModelForQuestionAnswering.from_pretrained(args.model_name_or_path, config=config)
     except (OSError, ValueError) as e:

@@ -370,8 +370,10 @@ page = {page}
 def rss():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * page
-if sys.argv[1] == "trim":  # a block freed inside the heap, where freeing alone gives nothing back
+if sys.argv[1].startswith("trim"):  # a block freed inside the heap, where freeing alone gives nothing back
     heap.TRIM_EVERY = 0.0  # (core.train waits 10 s between trims)
+    if sys.argv[1] == "trim-varied":  # core.setup(..., varied_batches=True)
+        heap.give_back_large_blocks()
     trim = heap.Trim(torch.device("cpu"))
     before = rss()
     block = torch.ones(4 * 2 ** 20)
@@ -407,9 +409,9 @@ def freed(how, **env):
 @GLIBC
 @pytest.mark.parametrize("user_threshold", [False, True])
 def test_a_cpu_run_gives_freed_large_blocks_back(user_threshold):
-    """core.setup's allocator setting on a CPU (heap.give_back_large_blocks): a 16 MB block freed goes back to the
-    system at once, not only the first one (glibc's own threshold rises to it, and later ones stay resident); a
-    user's MALLOC_MMAP_THRESHOLD_ is left alone (at 64 MB, with no trimming, the heap keeps them)."""
+    """core.setup's allocator setting for varied batches on a CPU (heap.give_back_large_blocks): a 16 MB block freed
+    goes back to the system at once, not only the first one (glibc's own threshold rises to it, and later ones stay
+    resident); a user's MALLOC_MMAP_THRESHOLD_ is left alone (at 64 MB, with no trimming, the heap keeps them)."""
     env = {"MALLOC_MMAP_THRESHOLD_": str(64 * 2 ** 20), "MALLOC_TRIM_THRESHOLD_": str(2 ** 30)} if user_threshold \
         else {}
     (with_setting,), (without,) = freed("setting", **env), freed("none", **env)
@@ -422,7 +424,11 @@ def test_a_cpu_run_gives_freed_large_blocks_back(user_threshold):
 
 @GLIBC
 def test_the_heaps_free_pages_go_back_every_few_seconds_of_training():
-    """heap.Trim, called by core.train after each optimizer step: a block freed inside glibc's heap stays resident
-    until the trim gives its pages back."""
-    kept, after_trim = freed("trim", MALLOC_MMAP_THRESHOLD_=str(64 * 2 ** 20), MALLOC_TRIM_THRESHOLD_=str(2 ** 30))
+    """heap.Trim, called by core.train after each optimizer step: in a run of varied batches, a block freed inside
+    glibc's heap stays resident until the trim gives its pages back; in a run of one batch shape (no
+    varied_batches) the trim does nothing."""
+    env = {"MALLOC_MMAP_THRESHOLD_": str(64 * 2 ** 20), "MALLOC_TRIM_THRESHOLD_": str(2 ** 30)}
+    kept, after_trim = freed("trim-varied", **env)
     assert kept > 8 * 2 ** 20 and after_trim < 4 * 2 ** 20
+    kept, after_trim = freed("trim-uniform", **env)
+    assert kept > 8 * 2 ** 20 and after_trim > 8 * 2 ** 20

@@ -371,7 +371,7 @@ def rss():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * page
 if sys.argv[1].startswith("trim"):  # a block freed inside the heap, where freeing alone gives nothing back
-    heap.TRIM_EVERY = 0.0  # (core.train waits 10 s between trims)
+    heap.TRIM_EVERY, heap.TRIM_STEPS = 0.0, 1  # (core.train waits 10 s and 10 steps between trims)
     if sys.argv[1] == "trim-varied":  # core.setup(..., varied_batches=True)
         heap.give_back_large_blocks()
     trim = heap.Trim(torch.device("cpu"))

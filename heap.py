@@ -8,13 +8,12 @@ length, so its own block sizes, the heap keeps what they free: each longer batch
 rest of the run, and the next long batch starts from there (squad.py peaked 400 MB over the Trainer, which pads
 every batch to 384; ner.py level with it). Two settings:
 - give_back_large_blocks(): a fixed 4 MB threshold. Every larger block is mapped anew and given back when freed,
-  at the price of paging it in again each step: 3% of ner.py's training. Where every batch has one shape (packed
-  MLM pretraining) the heap reuses its blocks exactly, and the threshold would cost 32% of pretrain_mlm.py's speed
-  for nothing; there it is not set.
-- Trim: every 10 s and 10 steps of training at the most, the heap's free pages go back to the system
-  (malloc_trim). Right after each step it costs a tenth of a step (the next one pages them in again): 12% of
-  ner.py's training; squad.py's steps take over 10 s, and trimmed after each one they took 13% more CPU time than
-  the Trainer's. Every 5 s cost 3% of ner.py's training on CoNLL-2003, for a peak 90 MB lower.
+  at the price of paging it in again each step. Where every batch has one shape (packed MLM pretraining) the heap
+  reuses its blocks exactly, and the threshold cost 32% of pretrain_mlm.py's speed for nothing; there it is not
+  set.
+- Trim: the heap's free pages go back to the system (malloc_trim) every 10 s and 10 steps of training at the
+  most: each trim makes the next step page its memory in again.
+Together, on ner.py's CoNLL run: 100-125 MB off the peak for 0-5% of the training time (bench/heap_ablation.py).
 Measured in docs/performance.md.
 """
 import ctypes

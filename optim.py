@@ -7,10 +7,12 @@ from accelerate.utils import DistributedType
 
 def zeros_untouched(like):
     """Zeros shaped like `like` whose memory becomes resident only where it is written: an anonymous mapping, which
-    the kernel fills with zeros page by page on first write (reading an unwritten page maps the shared zero page).
-    For the word-embedding matrices only rows are written to: the kept gradient and the moments of a row-wise
-    update. torch.zeros_like writes every page, making the whole matrix resident at once. CPU tensors of 1 MB and
-    more; torch.zeros_like otherwise."""
+    the kernel fills with zeros page by page on first write (on most kernels, reading an unwritten page maps the
+    shared zero page; on some it makes the page resident too). Only rows of the word-embedding matrices are
+    written to: the moments of a row-wise update (only rows read too) and the kept gradient (read whole by the
+    gradient norm, but after the first step's backward pass, the peak of a run whose longest batch comes first).
+    torch.zeros_like writes every page, making the whole matrix resident at once. CPU tensors of 1 MB and more;
+    torch.zeros_like otherwise."""
     size = like.numel() * like.element_size()
     if like.device.type != "cpu" or size < 2 ** 20:
         return torch.zeros_like(like)

@@ -361,7 +361,6 @@ def test_evaluation_runs_longest_first_and_returns_dataset_order(tiny_bert):
     assert batches.longest_first([{"input_ids": [1, 2]}] * 3) is None  # all one length: dataset order
 
 
-
 FREED = """
 import sys
 import torch
@@ -391,7 +390,7 @@ for _ in range(3):  # glibc's own policy maps the first block and serves the lat
     block = torch.ones(4 * 2 ** 20)  # 16 MB, touched
     del block
     kept.append(rss() - before)
-print(max(kept[1:]), int(heap.varied_batches))  # what the later blocks left resident; whether Trim works
+print(max(kept[1:]), int(heap.trim_with is not None))  # left resident by the later blocks; trimming on
 """
 GLIBC = pytest.mark.skipif(not os.confstr_names.get("CS_GNU_LIBC_VERSION"), reason="glibc's malloc")
 

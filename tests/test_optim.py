@@ -3,6 +3,7 @@ gradient accumulation, a state saved and loaded mid-run (a resume), the switch t
 touched, and a model that reads the matrix outside its embedding layer (caught, then dense; equal to rounding). And
 the cases where the row-wise path must not be used: weight decay, a tied output layer (a masked LM)."""
 import copy
+import os
 import types
 
 import pytest
@@ -150,7 +151,7 @@ def resident_kb(tensor):
     raise AssertionError("no mapping holds the tensor")
 
 
-@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/smaps"), reason="Linux's /proc/self/smaps")
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="Linux's /proc/self/smaps")
 def test_row_moments_take_memory_only_in_the_rows_written():
     """A 1.5 MB word-embedding matrix trained on ids under 60: its moments are resident in the pages of those rows
     only (the rest stays unmapped zeros), and the run is still dense AdamW bit for bit."""

@@ -9,8 +9,8 @@ rest of the run, and the next long batch starts from there (squad.py peaked 400 
 every batch to 384; ner.py level with it). Two settings:
 - give_back_large_blocks(): a fixed 4 MB threshold. Every larger block is mapped anew and given back when freed,
   at the price of paging it in again each step. Where every batch has one shape (packed MLM pretraining) the heap
-  reuses its blocks exactly, and the threshold cost 32% of pretrain_mlm.py's speed for nothing; there it is not
-  set.
+  reuses its blocks exactly, and the two settings together cost 32% of pretrain_mlm.py's speed for nothing;
+  there neither is set.
 - Trim: the heap's free pages go back to the system (malloc_trim) every 10 s and 10 steps of training at the
   most: each trim makes the next step page its memory in again.
 Together, on ner.py's CoNLL run: 100-125 MB off the peak for 0-5% of the training time (bench/heap_ablation.py).
